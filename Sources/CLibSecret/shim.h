@@ -1,0 +1,60 @@
+#ifndef RC_AGENT_CLIBSECRET_SHIM_H
+#define RC_AGENT_CLIBSECRET_SHIM_H
+// Small helpers so Swift never calls a variadic C function, a function-like macro, or juggles
+// GHashTable/GList ownership by hand. Everything else is called directly from Swift.
+#include <string.h>
+#include <libsecret/secret.h>
+
+// The schema of rc-agent's keyring items. DONT_MATCH_NAME: searches match on the attributes
+// only, so items made by hand with `secret-tool store … service rc-agent profile P` are found.
+static inline const SecretSchema *rc_secret_schema(void) {
+    static const SecretSchema schema = {
+        "com.logicgate.rc-agent.Credentials",
+        SECRET_SCHEMA_DONT_MATCH_NAME,
+        {
+            { "service", SECRET_SCHEMA_ATTRIBUTE_STRING },
+            { "profile", SECRET_SCHEMA_ATTRIBUTE_STRING },
+            { "client_id", SECRET_SCHEMA_ATTRIBUTE_STRING },
+            { "url", SECRET_SCHEMA_ATTRIBUTE_STRING },
+            { "created", SECRET_SCHEMA_ATTRIBUTE_STRING },
+            { NULL, 0 },
+        },
+        0, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    };
+    return &schema;
+}
+
+/// A string→string table owning copies of its keys and values (libsecret's attribute table).
+static inline GHashTable *rc_attributes_new(void) {
+    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+}
+
+static inline void rc_attributes_set(GHashTable *table, const char *key, const char *value) {
+    g_hash_table_replace(table, g_strdup(key), g_strdup(value));
+}
+
+/// The value for `key`, borrowed from the table (NULL when absent).
+static inline const char *rc_attributes_get(GHashTable *table, const char *key) {
+    return (const char *)g_hash_table_lookup(table, key);
+}
+
+/// A text/plain secret value holding a copy of `bytes`; the copy is wiped when the value is freed.
+static inline SecretValue *rc_secret_value_new_text(const char *bytes, gsize length) {
+    gchar *copy = (gchar *)g_malloc(length + 1);
+    memcpy(copy, bytes, length);
+    copy[length] = '\0';
+    // secret_password_free zeroes the (NUL-terminated) buffer before freeing it.
+    return secret_value_new_full(copy, (gssize)length, "text/plain", (GDestroyNotify)secret_password_free);
+}
+
+/// Frees a GList of GObjects (what secret_service_search_sync returns).
+static inline void rc_object_list_free(GList *list) {
+    g_list_free_full(list, g_object_unref);
+}
+
+// Error domains are macros over functions; name them once here.
+static inline GQuark rc_secret_error_domain(void) { return SECRET_ERROR; }
+static inline GQuark rc_io_error_domain(void) { return G_IO_ERROR; }
+static inline GQuark rc_dbus_error_domain(void) { return G_DBUS_ERROR; }
+
+#endif

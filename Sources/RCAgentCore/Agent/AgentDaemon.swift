@@ -1,0 +1,186 @@
+import Dispatch
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The I/O edges the daemon is built from. ``live(settings:)`` is the real set; tests pass doubles.
+public struct AgentRuntime: Sendable {
+    public var store: any CredentialStore
+    public var fetcher: any TokenFetching
+    public var clock: any AgentClock
+    /// Profile name → URL from the config file (read at start, on reload, and on a miss).
+    public var loadProfiles: @Sendable () throws -> [String: String?]
+
+    public init(
+        store: any CredentialStore, fetcher: any TokenFetching, clock: any AgentClock = SystemClock(),
+        loadProfiles: @escaping @Sendable () throws -> [String: String?]
+    ) {
+        self.store = store
+        self.fetcher = fetcher
+        self.clock = clock
+        self.loadProfiles = loadProfiles
+    }
+
+    /// The keyring, the tenant over HTTPS and the config file that `settings` name.
+    public static func live(settings: Settings) throws -> AgentRuntime {
+        let config = settings.config
+        let configPath = settings.configPath
+        return AgentRuntime(
+            store: LibSecretStore(timeout: settings.keyringTimeout),
+            fetcher: try RiskCloudClient(
+                settings: HTTPSettings(caFile: config.defaults.caFile, environment: settings.environment)),
+            loadProfiles: { try ConfigFile.load(path: configPath).profiles.mapValues { $0.url } })
+    }
+}
+
+/// How the daemon listens and whom it serves.
+public struct AgentDaemonOptions: Sendable {
+    /// Where the socket is (bound, or only reported when systemd passed one).
+    public var socketPath: String
+    /// A listening socket passed by systemd (``Systemd/takeListenDescriptor()``), used instead of binding.
+    public var inheritedDescriptor: CInt?
+    /// Peer uids served besides the daemon's own (root is refused unless listed here).
+    public var extraAllowedUIDs: Set<UInt32>
+    public var limits: AgentServerLimits
+    public var policy: RefreshPolicy
+
+    public init(
+        socketPath: String, inheritedDescriptor: CInt? = nil, extraAllowedUIDs: Set<UInt32> = [],
+        limits: AgentServerLimits = AgentServerLimits(), policy: RefreshPolicy = RefreshPolicy()
+    ) {
+        self.socketPath = socketPath
+        self.inheritedDescriptor = inheritedDescriptor
+        self.extraAllowedUIDs = extraAllowedUIDs
+        self.limits = limits
+        self.policy = policy
+    }
+}
+
+/// `rc-agent daemon`: the token cache's background work and the socket server as services in a
+/// `ServiceGroup`. SIGTERM/SIGINT (or `POST /v1/shutdown`) shut down gracefully within 2 s and
+/// remove the socket; SIGHUP re-reads the config and clears backoff and `credentials_rejected`.
+public enum AgentDaemon {
+    /// Runs the agent until it is told to stop.
+    public static func run(options: AgentDaemonOptions, runtime: AgentRuntime, logger: Logger) async throws {
+        ProcessHardening.apply()
+        signal(SIGPIPE, SIG_IGN)
+        let profiles = try AgentProfiles(load: runtime.loadProfiles)
+        let cache = TokenCache(
+            store: runtime.store, fetcher: runtime.fetcher, clock: runtime.clock, policy: options.policy,
+            logger: logger.with(label: "rc-agent.cache"))
+        let trigger = ShutdownTrigger()
+        let api = AgentAPI(
+            cache: cache, profiles: profiles, store: runtime.store, clock: runtime.clock,
+            socketPath: options.socketPath, requestShutdown: { await trigger.fire() },
+            audit: logger.with(label: "rc-agent.audit"))
+        let allowed = options.extraAllowedUIDs.union([getuid()])
+        let listener: AgentListener = options.inheritedDescriptor.map { .descriptor($0, path: options.socketPath) }
+            ?? .path(options.socketPath)
+        let server = AgentSocketServer(
+            listener: listener, responder: api.router().buildResponder(), limits: options.limits,
+            allowedUIDs: { allowed },
+            onListening: {
+                Systemd.notify("READY=1\nSTATUS=serving tokens on \(options.socketPath)")
+                logger.info("agent ready", metadata: ["socket": "\(options.socketPath)", "pid": "\(getpid())"])
+            },
+            logger: logger.with(label: "rc-agent.server"))
+        let background = BackgroundRefreshService(cache: cache)
+
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: server),
+                // Listed last so graceful shutdown reaches it first: STOPPING=1 goes out at once.
+                .init(service: background),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(2)
+        configuration.maximumCancellationDuration = .milliseconds(500)
+        let group = ServiceGroup(configuration: configuration)
+        trigger.set(group)
+
+        let reload = ReloadSignal { [logger] in
+            logger.info("SIGHUP: reloading the config")
+            do {
+                try profiles.reload()
+            } catch {
+                logger.error("reload failed, keeping the previous config: \(error)")
+            }
+            await cache.resetFailures()
+        }
+        defer { reload.cancel() }
+        try await group.run()
+    }
+}
+
+/// The token cache's background refresh as a service; announces STOPPING=1 on graceful shutdown.
+struct BackgroundRefreshService: Service {
+    let cache: TokenCache
+
+    func run() async throws {
+        await cache.startBackgroundRefresh()
+        try? await gracefulShutdown()
+        Systemd.notify("STOPPING=1")
+        await cache.stopBackgroundRefresh()
+    }
+}
+
+/// Lets a route ask the service group to shut down gracefully.
+final class ShutdownTrigger: Sendable {
+    private let group = Mutex<ServiceGroup?>(nil)
+
+    func set(_ serviceGroup: ServiceGroup) { group.withLock { $0 = serviceGroup } }
+
+    func fire() async {
+        guard let serviceGroup = group.withLock({ $0 }) else { return }
+        await serviceGroup.triggerGracefulShutdown()
+    }
+}
+
+/// Runs `action` on every SIGHUP until cancelled.
+final class ReloadSignal {
+    private let source: any DispatchSourceSignal
+
+    init(action: @escaping @Sendable () async -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { Task { await action() } }
+        source.resume()
+    }
+
+    func cancel() { source.cancel() }
+}
+
+extension Logger {
+    /// A logger with another label and the same level.
+    func with(label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = logLevel
+        return logger
+    }
+}
+
+/// swift-log set up for rc-agent commands: everything to stderr.
+public enum AgentLogging {
+    /// Bootstraps logging to stderr once; `level` from `--log-level`, else `RC_AGENT_LOG`, else `info`.
+    public static func bootstrap(level: String?, environment: [String: String]) throws -> Logger {
+        let name = level ?? environment["RC_AGENT_LOG"] ?? "info"
+        guard let parsed = Logger.Level(rawValue: name.lowercased()) else {
+            throw UsageError(
+                "unknown log level '\(name)'", hint: "use one of trace, debug, info, notice, warning, error, critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = parsed
+            return handler
+        }
+        var logger = Logger(label: "rc-agent")
+        logger.logLevel = parsed
+        return logger
+    }
+}

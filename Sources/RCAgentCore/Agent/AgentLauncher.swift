@@ -1,0 +1,192 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starting a detached agent (`rc-agent start`, and the autostart of `token`, `exec`, `status`).
+public enum AgentLauncher {
+    /// True unless `--no-autostart` was given or `RC_AGENT_NO_AUTOSTART=1`.
+    public static func autostartEnabled(noAutostartFlag: Bool, environment: [String: String]) -> Bool {
+        !noAutostartFlag && environment["RC_AGENT_NO_AUTOSTART"] != "1"
+    }
+
+    /// A client for the agent on `socketPath`; when nothing answers and `autostart` is true, a
+    /// detached agent is started first (like gpg-agent). Throws `agent_unreachable` otherwise.
+    public static func connect(socketPath: String, autostart: Bool, settings: Settings) async throws -> AgentClient {
+        let client = AgentClient(socketPath: socketPath)
+        if await client.isAlive() { return client }
+        guard autostart else {
+            throw AgentError.unreachable(socket: socketPath, detail: "nothing is listening (autostart is off)")
+        }
+        try await start(socketPath: socketPath, settings: settings)
+        return client
+    }
+
+    /// Starts a detached `rc-agent daemon` on `socketPath` unless an agent already answers there,
+    /// and waits (≤ 2 s) until it answers. Returns false when one was already running.
+    ///
+    /// The daemon runs in a session of its own (no controlling terminal), with stdin/stdout on
+    /// /dev/null and its log appended to `STATE_DIR/agent.log` (which never holds a token).
+    @discardableResult
+    public static func start(socketPath: String, settings: Settings, waitSeconds: Double = 2) async throws -> Bool {
+        let client = AgentClient(socketPath: socketPath)
+        if await client.isAlive() { return false }
+        let logPath = settings.stateDirectory + "/agent.log"
+        let pid = try spawnDetached(
+            arguments: ["daemon", "--socket", socketPath, "--config", settings.configPath], logPath: logPath)
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        while Date() < deadline {
+            if await client.isAlive() { return true }
+            // kill(pid, 0) fails once the daemon has exited (it is reaped by init, not by us).
+            if kill(pid, 0) != 0 { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        if await client.isAlive() { return true }
+        throw AgentError(
+            code: "agent_unreachable", message: "the agent did not start on \(socketPath)" + logTail(logPath),
+            hint: "run `rc-agent daemon --socket \(socketPath)` in the foreground to see why")
+    }
+
+    /// Asks the agent on `socketPath` to exit and waits (≤ `waitSeconds`) until its socket is gone.
+    /// Returns false when no agent was running.
+    @discardableResult
+    public static func stop(socketPath: String, waitSeconds: Double = 3) async throws -> Bool {
+        do {
+            try await AgentClient(socketPath: socketPath, timeout: 5).shutdown()
+        } catch let error as AgentError where error.code == "agent_unreachable" {
+            return false
+        }
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        while Date() < deadline {
+            if AgentSocket.probe(socketPath) != .live { return true }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        throw AgentError(
+            code: "agent_unreachable", message: "the agent on \(socketPath) did not exit within \(Int(waitSeconds)) s",
+            hint: "it may be finishing a request; try again, or end it with `kill` (its pid is in `rc-agent status`)")
+    }
+
+    /// Spawns `rc-agent ARGS` through `sh -c '… &'` so it is not our child (no zombie after our
+    /// `exec`), in a new session. Returns the daemon's pid.
+    private static func spawnDetached(arguments: [String], logPath: String) throws -> pid_t {
+        let executable = try currentExecutable()
+        let logDirectory = (logPath as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(
+            atPath: logDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let logFD = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else {
+            throw AgentError(code: "agent_unreachable", message: "cannot open \(logPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(logFD) }
+        var pipeFDs: [CInt] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else {
+            throw AgentError(code: "agent_unreachable", message: "pipe: \(String(cString: strerror(errno)))")
+        }
+
+        for fd in pipeFDs { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        let POSIX_SPAWN_SETSID: Int16 = 0x80  // glibc ≥ 2.26; hidden from Swift behind __USE_GNU
+        posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID)
+
+        // "$0" "$@" runs the daemon with the arguments as given: nothing is interpreted by the shell.
+        let script = "\"$0\" \"$@\" >/dev/null & echo $!"
+        let argv = ["sh", "-c", script, executable] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET"] { environment[key] = nil }
+        let envp = environment.map { "\($0.key)=\($0.value)" }
+
+        var shellPID: pid_t = 0
+        let result = withCStrings(argv) { cArgv in
+            withCStrings(envp) { cEnvp in posix_spawn(&shellPID, "/bin/sh", &actions, &attributes, cArgv, cEnvp) }
+        }
+        close(pipeFDs[1])
+        defer { close(pipeFDs[0]) }
+        guard result == 0 else {
+            throw AgentError(code: "agent_unreachable", message: "cannot start the agent: \(String(cString: strerror(result)))")
+        }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(pipeFDs[0], $0.baseAddress, $0.count) }
+            if count > 0 { output += buffer[0..<count] } else if count == 0 || errno != EINTR { break }
+        }
+        var status: CInt = 0
+        _ = waitpid(shellPID, &status, 0)
+        guard let pid = pid_t(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            throw AgentError(code: "agent_unreachable", message: "cannot start the agent (no pid from the launcher)")
+        }
+        return pid
+    }
+
+    /// The running rc-agent binary.
+    static func currentExecutable() throws -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else {
+            throw AgentError(code: "agent_unreachable", message: "cannot find the rc-agent executable (/proc/self/exe)")
+        }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func logTail(_ path: String) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+        let lines = text.split(separator: "\n").suffix(5)
+        return lines.isEmpty ? "" : "; its log (\(path)) ends with:\n  " + lines.joined(separator: "\n  ")
+    }
+}
+
+/// Quoting for lines a shell evaluates (`eval "$(rc-agent start)"`).
+public enum ShellQuote {
+    /// `text` as one shell word: unchanged when it holds only safe characters, else single-quoted.
+    public static func quote(_ text: String) -> String {
+        let safe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+:@%,=")
+        if !text.isEmpty, text.unicodeScalars.allSatisfy({ safe.contains($0) }) { return text }
+        return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+/// Replaces this process with a command (`rc-agent exec`).
+public enum CommandExec {
+    /// The command could not be run; `status` is what a shell would exit with (126/127).
+    public struct Failure: Error, Sendable {
+        public let status: Int32
+        public let message: String
+    }
+
+    /// Runs `command` (searched on PATH) in place of this process with `environment` added.
+    ///
+    /// `exec` rather than spawn-and-wait: the command keeps rc-agent's pid, so every signal sent
+    /// to it (terminal Ctrl-C, `kill`, systemd) reaches the command itself with nothing to
+    /// forward or lose, stdin/stdout/stderr are the same descriptors, and its exit status is the
+    /// one the caller sees. Signal dispositions and the mask are reset first.
+    public static func replaceProcess(command: String, arguments: [String], environment: [String: String]) -> Failure {
+        for (key, value) in environment { setenv(key, value, 1) }
+        for number: Int32 in 1..<32 where number != SIGKILL && number != SIGSTOP { signal(number, SIG_DFL) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        sigprocmask(SIG_SETMASK, &empty, nil)
+        let argv = [command] + arguments
+        _ = withCStrings(argv) { execvp(command, $0) }
+        let code = errno
+        return Failure(
+            status: code == ENOENT ? 127 : 126, message: "cannot run \(command): \(String(cString: strerror(code)))")
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of `strings`.
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var pointers = strings.map { strdup($0) } + [nil]
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// Everything a command resolves before it acts, with one precedence everywhere:
+/// flag > environment > config file > built-in default.
+///
+/// | setting | flag | environment | config | default |
+/// |---|---|---|---|---|
+/// | config file | `--config` | `RC_AGENT_CONFIG` | – | `$XDG_CONFIG_HOME/rc-agent/config.toml`, else `~/.config/rc-agent/config.toml` |
+/// | profile | `--profile` | `RC_PROFILE` | `[defaults] profile` | `default` |
+/// | tenant URL | `--url` (login) | `RC_AGENT_URL` | `[profiles.NAME] url` | the URL stored with the credentials |
+/// | keyring timeout | – | `RC_AGENT_KEYRING_TIMEOUT` | `[defaults] keyring_timeout` | 30 s |
+public struct Settings: Sendable {
+    /// The process environment the settings were resolved from (children inherit it).
+    public let environment: [String: String]
+    /// The config file's path (it need not exist).
+    public let configPath: String
+    /// The config as read when the settings were resolved.
+    public let config: ConfigFile
+    /// The selected profile (validated).
+    public let profile: String
+    /// True when the profile came from a flag or the environment rather than a default.
+    public let profileExplicit: Bool
+
+    /// Built-in keyring timeout in seconds: long enough for a person to answer an unlock prompt.
+    public static let defaultKeyringTimeout: Double = 30
+
+    /// Resolves the config path and profile and reads the config file.
+    public init(configFlag: String?, profileFlag: String?, environment: [String: String]) throws {
+        self.environment = environment
+        let path = Self.configPath(flag: configFlag, environment: environment)
+        configPath = path
+        config = try ConfigFile.load(path: path)
+        let explicit = profileFlag ?? environment["RC_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        profile = try ProfileName.validated(explicit ?? config.defaultProfile ?? "default")
+        profileExplicit = explicit != nil
+    }
+
+    /// Re-reads the config file (SIGHUP in the agent).
+    public func loadConfig() throws -> ConfigFile { try ConfigFile.load(path: configPath) }
+
+    /// Seconds a keyring call may take before it is abandoned.
+    public var keyringTimeout: Double {
+        if let value = environment["RC_AGENT_KEYRING_TIMEOUT"].flatMap(Double.init), value > 0 { return value }
+        return config.keyringTimeout ?? Self.defaultKeyringTimeout
+    }
+
+    /// The tenant URL for `profile`: `flag`, then `RC_AGENT_URL`, then the config file, then `stored`
+    /// (the URL saved with the credentials). Nil when none of them has one.
+    public func tenantURL(profile: String, flag: String? = nil, stored: String? = nil) throws -> TenantURL? {
+        let candidates = [flag, environment["RC_AGENT_URL"], config.profiles[profile]?.url, stored]
+        guard let raw = candidates.compactMap({ $0 }).first(where: { !$0.isEmpty }) else { return nil }
+        return try TenantURL(parsing: raw)
+    }
+
+    /// `$XDG_STATE_HOME/rc-agent` (default `~/.local/state/rc-agent`): reminder timestamps, never secrets.
+    public var stateDirectory: String {
+        Self.xdgDirectory("XDG_STATE_HOME", fallback: ".local/state", environment: environment) + "/rc-agent"
+    }
+
+    static func configPath(flag: String?, environment: [String: String]) -> String {
+        if let flag, !flag.isEmpty { return flag }
+        if let env = environment["RC_AGENT_CONFIG"], !env.isEmpty { return env }
+        return xdgDirectory("XDG_CONFIG_HOME", fallback: ".config", environment: environment) + "/rc-agent/config.toml"
+    }
+
+    static func xdgDirectory(_ variable: String, fallback: String, environment: [String: String]) -> String {
+        if let value = environment[variable], value.hasPrefix("/") { return value }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return home + "/" + fallback
+    }
+}

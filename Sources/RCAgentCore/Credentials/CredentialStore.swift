@@ -1,0 +1,125 @@
+import Foundation
+
+/// One profile's credentials as kept in the keyring: the Client Secret is the item's secret,
+/// everything else is an attribute (readable without unlocking the secret value).
+public struct StoredCredential: Sendable, Equatable {
+    /// Profile name (`[A-Za-z0-9._-]{1,64}`).
+    public var profile: String
+    /// Client ID (not secret, shown shortened in `status`).
+    public var clientID: String
+    /// Normalised tenant URL, e.g. `https://acme.logicgate.com`.
+    public var url: String
+    /// The Client Secret.
+    public var secret: Secret
+    /// When this secret value was first stored (rotation reminders build on it).
+    public var created: Date
+
+    public init(profile: String, clientID: String, url: String, secret: Secret, created: Date) {
+        self.profile = profile
+        self.clientID = clientID
+        self.url = url
+        self.secret = secret
+        self.created = created
+    }
+}
+
+/// The attributes of a stored item, without its secret (what a search returns).
+public struct CredentialSummary: Sendable, Equatable {
+    public var profile: String
+    public var clientID: String
+    public var url: String
+    public var created: Date?
+    /// True when the item's collection is locked (its secret cannot be read now).
+    public var locked: Bool
+
+    public init(profile: String, clientID: String, url: String, created: Date?, locked: Bool) {
+        self.profile = profile
+        self.clientID = clientID
+        self.url = url
+        self.created = created
+        self.locked = locked
+    }
+}
+
+/// The keyring, the I/O edge where credentials live. ``LibSecretStore`` is the real one.
+///
+/// Every call is bounded by a timeout and runs off the cooperative thread pool.
+/// Errors are ``KeyringError``.
+public protocol CredentialStore: Sendable {
+    /// The profile's credentials, or nil when no item exists.
+    /// Throws ``KeyringError/locked`` when an item exists but its collection is locked.
+    func load(profile: String) async throws -> StoredCredential?
+    /// Stores `credential`, replacing the profile's item if there is one.
+    func save(_ credential: StoredCredential) async throws
+    /// Removes the profile's item; returns false when there was none.
+    @discardableResult
+    func delete(profile: String) async throws -> Bool
+    /// Attributes of every rc-agent item (no secrets), sorted by profile.
+    func list() async throws -> [CredentialSummary]
+}
+
+/// Why a keyring call failed. Each case names its fix.
+public enum KeyringError: RCAgentError, Equatable {
+    /// No D-Bus session bus, or no Secret Service on it.
+    case unavailable(detail: String)
+    /// The collection holding the item is locked.
+    case locked
+    /// The keyring refused to store or delete (e.g. locked collection on write, permission).
+    case writeRefused(detail: String)
+    /// The call did not finish in time (typically an unlock prompt nobody answered).
+    case timedOut(seconds: Double)
+    /// Anything else libsecret reported.
+    case failed(detail: String)
+
+    public var code: String {
+        switch self {
+        case .unavailable, .timedOut: return "keyring_unavailable"
+        case .locked: return "keyring_locked"
+        case .writeRefused: return "keyring_write_refused"
+        case .failed: return "keyring_error"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .unavailable(let detail):
+            return "the keyring (Secret Service) is not available: \(detail)"
+        case .locked:
+            return "the keyring is locked"
+        case .writeRefused(let detail):
+            return "the keyring refused to store the credentials: \(detail)"
+        case .timedOut(let seconds):
+            return "the keyring did not answer within \(Int(seconds)) s (an unlock prompt may be waiting)"
+        case .failed(let detail):
+            return "keyring error: \(detail)"
+        }
+    }
+
+    public var hint: String? {
+        switch self {
+        case .unavailable:
+            return "run rc-agent inside a desktop session, or start a D-Bus session with a Secret Service "
+                + "(e.g. `dbus-run-session` and `gnome-keyring-daemon --unlock --components=secrets`)"
+        case .locked:
+            return "unlock it with your desktop's keyring (Seahorse) or run `gnome-keyring-daemon --unlock`"
+        case .writeRefused:
+            return "unlock the keyring and check that its default collection exists, then try again"
+        case .timedOut:
+            return "answer the unlock prompt, or raise `keyring_timeout` in the config"
+        case .failed:
+            return nil
+        }
+    }
+
+    public var exitStatus: ExitStatus { .keyringUnavailable }
+}
+
+/// The profile has no stored credentials.
+public struct NotLoggedInError: RCAgentError {
+    public let profile: String
+    public init(profile: String) { self.profile = profile }
+    public var code: String { "not_logged_in" }
+    public var message: String { "no credentials stored for profile '\(profile)'" }
+    public var hint: String? { "run `rc-agent login --profile \(profile)`" }
+    public var exitStatus: ExitStatus { .notLoggedIn }
+}

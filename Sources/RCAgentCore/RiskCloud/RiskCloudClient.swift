@@ -1,0 +1,361 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Network settings for ``RiskCloudClient``.
+public struct HTTPSettings: Sendable {
+    /// Seconds to establish a connection (TCP + TLS).
+    public var connectTimeout: Double
+    /// Seconds of silence allowed while waiting for the answer.
+    public var readTimeout: Double
+    /// Seconds the whole request may take.
+    public var requestTimeout: Double
+    /// An extra PEM CA bundle (config `ca_file`); nil falls back to `SSL_CERT_FILE` from `environment`.
+    public var caFile: String?
+    /// Where `HTTPS_PROXY`, `NO_PROXY` and `SSL_CERT_FILE` are read from.
+    public var environment: [String: String]
+
+    public init(
+        connectTimeout: Double = 10, readTimeout: Double = 30, requestTimeout: Double = 60, caFile: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.requestTimeout = requestTimeout
+        self.caFile = caFile
+        self.environment = environment
+    }
+
+    /// The CA bundle in effect: `caFile`, else `SSL_CERT_FILE`.
+    public var effectiveCAFile: String? {
+        if let caFile, !caFile.isEmpty { return caFile }
+        if let file = environment["SSL_CERT_FILE"], !file.isEmpty { return file }
+        return nil
+    }
+}
+
+/// The proxy from `HTTPS_PROXY` (or `https_proxy`) and its `NO_PROXY` exceptions.
+public struct ProxySettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// `socks5://` proxies; otherwise an HTTP proxy used with CONNECT.
+    public var isSOCKS: Bool
+    public var username: String?
+    public var password: Secret?
+    /// `NO_PROXY` entries, lower-cased: host names, `.domain` suffixes, addresses, or `*`.
+    public var noProxy: [String]
+
+    /// The proxy `environment` asks for, or nil. Throws ``RiskCloudError`` (`bad_config`) for an unusable URL.
+    public static func from(environment: [String: String]) throws -> ProxySettings? {
+        guard let raw = environment["HTTPS_PROXY"] ?? environment["https_proxy"],
+            !raw.trimmingCharacters(in: .whitespaces).isEmpty
+        else { return nil }
+        let text = raw.contains("://") ? raw : "http://" + raw
+        let bad = RiskCloudError(
+            .badSetting(name: "HTTPS_PROXY", reason: "it is not a proxy URL like http://HOST:PORT"), tenant: "",
+            path: "")
+        guard let components = URLComponents(string: text), let host = components.host, !host.isEmpty else {
+            throw bad
+        }
+        let scheme = components.scheme?.lowercased() ?? "http"
+        guard ["http", "socks5", "socks5h"].contains(scheme) else { throw bad }
+        let noProxy = (environment["NO_PROXY"] ?? environment["no_proxy"] ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        return ProxySettings(
+            host: host, port: components.port ?? (scheme == "http" ? 80 : 1080), isSOCKS: scheme != "http",
+            username: components.user?.removingPercentEncoding,
+            password: components.password?.removingPercentEncoding.map(Secret.init), noProxy: noProxy)
+    }
+
+    /// True when `host` must be reached directly: loopback, or matched by `NO_PROXY`
+    /// (`*`, the exact name, or a domain suffix with or without a leading dot; `host:port` entries
+    /// match the host; CIDR ranges are not supported).
+    public func bypasses(host: String) -> Bool {
+        let host = host.lowercased()
+        if TenantURL.isLoopback(host) { return true }
+        for entry in noProxy {
+            if entry == "*" { return true }
+            var name = entry
+            if !name.hasPrefix("["), let colon = name.lastIndex(of: ":"), name.filter({ $0 == ":" }).count == 1 {
+                name = String(name[..<colon])
+            }
+            name = name.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            let suffix = name.hasPrefix(".") ? String(name.dropFirst()) : name
+            if host == suffix || host.hasSuffix("." + suffix) { return true }
+        }
+        return false
+    }
+
+    var ahcProxy: HTTPClient.Configuration.Proxy {
+        if isSOCKS { return .socksServer(host: host, port: port) }
+        let authorization = username.map {
+            HTTPClient.Authorization.basic(username: $0, password: password?.reveal() ?? "")
+        }
+        return .server(host: host, port: port, authorization: authorization)
+    }
+}
+
+/// One HTTP answer from the tenant, whatever its status.
+public struct UpstreamResponse: Sendable {
+    public let status: Int
+    public let headers: [(name: String, value: String)]
+    public let body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header called `name` (case-insensitive).
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+}
+
+/// The real connection to a tenant: the token endpoint and bearer `GET`s, over AsyncHTTPClient.
+///
+/// It owns its HTTP clients: call ``shutdown()`` once when done (or use ``withClient(settings:clock:_:)``).
+/// Each call makes exactly one attempt (AsyncHTTPClient's connection retries and redirects are
+/// off); retries belong to the caller. Every failure is a ``RiskCloudError``.
+public struct RiskCloudClient: TokenFetching {
+    /// The HTTP clients; a class so copies of the struct share them and one shutdown ends them.
+    private final class Transport: Sendable {
+        let direct: HTTPClient
+        let proxied: HTTPClient?
+        let proxy: ProxySettings?
+
+        init(direct: HTTPClient, proxied: HTTPClient?, proxy: ProxySettings?) {
+            self.direct = direct
+            self.proxied = proxied
+            self.proxy = proxy
+        }
+    }
+
+    public let settings: HTTPSettings
+    private let clock: any AgentClock
+    private let transport: Transport
+
+    /// Creates the HTTP clients. Throws ``RiskCloudError`` (`bad_config`) when the CA bundle or proxy cannot be used.
+    public init(settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock()) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = settings.effectiveCAFile {
+            do {
+                _ = try NIOSSLCertificate.fromPEMFile(caFile)
+            } catch {
+                throw RiskCloudError(
+                    .badSetting(name: "the CA bundle \(caFile)", reason: "it is not a readable PEM certificate file"),
+                    tenant: "", path: "")
+            }
+            tls.additionalTrustRoots = [.file(caFile)]
+        }
+        let proxy = try ProxySettings.from(environment: settings.environment)
+        func makeClient(proxy: ProxySettings?) -> HTTPClient {
+            var pool = HTTPClient.Configuration.ConnectionPool()
+            pool.retryConnectionEstablishment = false
+            var configuration = HTTPClient.Configuration(
+                tlsConfiguration: tls, redirectConfiguration: .disallow,
+                timeout: .init(connect: Self.amount(settings.connectTimeout), read: Self.amount(settings.readTimeout)),
+                connectionPool: pool, proxy: proxy?.ahcProxy)
+            configuration.httpVersion = .http1Only
+            return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        }
+        self.settings = settings
+        self.clock = clock
+        self.transport = Transport(
+            direct: makeClient(proxy: nil), proxied: proxy.map { makeClient(proxy: $0) }, proxy: proxy)
+    }
+
+    /// Shuts the HTTP clients down. Call exactly once, after the last request.
+    public func shutdown() async throws {
+        try await transport.direct.shutdown()
+        try await transport.proxied?.shutdown()
+    }
+
+    /// Runs `body` with a new client and shuts it down afterwards, also when `body` throws.
+    public static func withClient<T>(
+        settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock(),
+        _ body: (RiskCloudClient) async throws -> T
+    ) async throws -> T {
+        let client = try RiskCloudClient(settings: settings, clock: clock)
+        let result: T
+        do {
+            result = try await body(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        return result
+    }
+
+    // MARK: - Token endpoint
+
+    /// `POST {tenant}/api/v1/account/token` with `Authorization: Basic base64(id:secret)`.
+    ///
+    /// The expiry is the time the request was sent plus `expires_in`. Throws ``UsageError`` for a
+    /// Client ID that cannot be sent, ``RiskCloudError`` for everything the tenant or network does.
+    public func fetchToken(tenant: TenantURL, clientID: String, secret: Secret) async throws -> AccessToken {
+        try CredentialInput.validateClientID(clientID)
+        let path = "/api/v1/account/token"
+        let authorization = BasicAuth.header(clientID: clientID, secret: secret)
+        var request = HTTPClientRequest(url: tenant.url(path: path))
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: authorization.reveal())
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: RCAgentVersion.userAgent)
+        let redacting = [secret.reveal(), authorization.reveal(), String(authorization.reveal().dropFirst(6))]
+
+        let sentAt = clock.now()
+        let response = try await send(request, tenant: tenant, path: path, maxBodyBytes: 64 * 1024, redacting: redacting)
+        if let error = RiskCloudError.forResponse(
+            status: response.status, headers: response.headers, body: response.body, tenant: tenant, path: path,
+            endpoint: .token, now: clock.now(), redacting: redacting)
+        {
+            throw error
+        }
+        return try Self.parseToken(response, sentAt: sentAt, tenant: tenant, path: path, redacting: redacting)
+    }
+
+    /// Reads a `LegacyApiTokenOut` body; anything else is ``RiskCloudError/Kind/unexpectedResponse(status:excerpt:)``.
+    static func parseToken(
+        _ response: UpstreamResponse, sentAt: Date, tenant: TenantURL, path: String, redacting: [String]
+    ) throws -> AccessToken {
+        func unexpected(_ why: String) -> RiskCloudError {
+            let excerpt = ResponseExcerpt.make(response.body, redacting: redacting)
+            return RiskCloudError(
+                .unexpectedResponse(status: response.status, excerpt: excerpt.isEmpty ? why : "\(why): \(excerpt)"),
+                tenant: tenant.base, path: path)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+            throw unexpected("not a JSON object")
+        }
+        guard let value = object["access_token"] as? String, !value.isEmpty else {
+            throw unexpected("no access_token")
+        }
+        let tokenType = object["token_type"] as? String ?? "bearer"
+        guard tokenType.lowercased() == "bearer" else { throw unexpected("token_type is not bearer") }
+        guard let expiresIn = (object["expires_in"] as? NSNumber)?.doubleValue, expiresIn >= 0,
+            !(object["expires_in"] is Bool)
+        else {
+            throw unexpected("no valid expires_in")
+        }
+        return AccessToken(
+            value: Secret(value), tokenType: tokenType, expiresAt: sentAt.addingTimeInterval(expiresIn),
+            scope: object["scope"] as? String, obtainedAt: sentAt)
+    }
+
+    // MARK: - Bearer calls
+
+    /// `GET {tenant}{path}` with `Authorization: Bearer TOKEN`; `path` may carry a query.
+    ///
+    /// Returns the answer whatever its status (diagnose it with ``RiskCloudError/forResponse(status:headers:body:tenant:path:endpoint:now:redacting:)``);
+    /// throws ``RiskCloudError`` only when there is no complete answer (network, TLS, timeout, body over `maxBodyBytes`).
+    public func get(tenant: TenantURL, path: String, token: Secret, maxBodyBytes: Int = 8 << 20) async throws
+        -> UpstreamResponse
+    {
+        var request = HTTPClientRequest(url: tenant.url(path: path))
+        request.method = .GET
+        request.headers.add(name: "Authorization", value: "Bearer " + token.reveal())
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: RCAgentVersion.userAgent)
+        let plainPath = String(path.prefix { $0 != "?" })
+        return try await send(
+            request, tenant: tenant, path: plainPath, maxBodyBytes: maxBodyBytes, redacting: [token.reveal()])
+    }
+
+    // MARK: - Transport
+
+    private func send(
+        _ request: HTTPClientRequest, tenant: TenantURL, path: String, maxBodyBytes: Int, redacting: [String]
+    ) async throws -> UpstreamResponse {
+        let client = transport.proxy.map { $0.bypasses(host: tenant.host) } == false
+            ? (transport.proxied ?? transport.direct) : transport.direct
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: Self.amount(settings.requestTimeout))
+        } catch {
+            throw try classify(error, tenant: tenant, path: path)
+        }
+        let status = Int(response.status.code)
+        do {
+            let body = try await response.body.collect(upTo: maxBodyBytes)
+            return UpstreamResponse(
+                status: status, headers: response.headers.map { (name: $0.name, value: $0.value) },
+                body: Array(buffer: body))
+        } catch is NIOTooManyBytesError {
+            throw RiskCloudError(
+                .unexpectedResponse(status: status, excerpt: "the body is larger than \(maxBodyBytes) bytes"),
+                tenant: tenant.base, path: path)
+        } catch {
+            throw try classify(error, tenant: tenant, path: path)
+        }
+    }
+
+    /// Maps a transport error to a ``RiskCloudError``; rethrows cancellation as `CancellationError`.
+    func classify(_ error: any Error, tenant: TenantURL, path: String) throws -> RiskCloudError {
+        func make(_ kind: RiskCloudError.Kind) -> RiskCloudError {
+            RiskCloudError(kind, tenant: tenant.base, path: path)
+        }
+        let port = tenant.port ?? (tenant.scheme == "https" ? 443 : 80)
+        switch error {
+        case let error as RiskCloudError:
+            return error
+        case let error as HTTPClientError:
+            switch error {
+            case .cancelled: throw CancellationError()
+            case .connectTimeout, .tlsHandshakeTimeout, .httpProxyHandshakeTimeout, .socksHandshakeTimeout:
+                return make(.timeout(phase: .connect, seconds: settings.connectTimeout))
+            case .readTimeout: return make(.timeout(phase: .read, seconds: settings.readTimeout))
+            case .deadlineExceeded: return make(.timeout(phase: .request, seconds: settings.requestTimeout))
+            case .remoteConnectionClosed: return make(.connectionClosed)
+            case .proxyAuthenticationRequired:
+                return make(.network(detail: "the proxy requires authentication (407); check HTTPS_PROXY"))
+            case .invalidProxyResponse:
+                return make(.network(detail: "the proxy refused to connect to the tenant; check HTTPS_PROXY"))
+            default:
+                return make(.network(detail: ResponseExcerpt.clean(String(describing: error))))
+            }
+        case let error as NIOConnectionError:
+            if error.connectionErrors.isEmpty, error.dnsAError != nil || error.dnsAAAAError != nil {
+                return make(.dnsFailure(host: error.host))
+            }
+            if error.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }) {
+                return make(.connectionRefused(host: error.host, port: error.port))
+            }
+            return make(.network(detail: ResponseExcerpt.clean(String(describing: error))))
+        case let error as IOError where error.errnoCode == ECONNREFUSED:
+            return make(.connectionRefused(host: tenant.host, port: port))
+        case let error as IOError where [ECONNRESET, EPIPE].contains(error.errnoCode):
+            return make(.connectionClosed)
+        case is SocketAddressError:
+            return make(.dnsFailure(host: tenant.host))
+        case let error as ChannelError where error == .connectTimeout(.zero) || "\(error)".contains("connectTimeout"):
+            return make(.timeout(phase: .connect, seconds: settings.connectTimeout))
+        case let error as NIOSSLExtraError where error == .failedToValidateHostname:
+            return make(.tls(.wrongHost, detail: ResponseExcerpt.clean(String(describing: error))))
+        case let error as NIOSSLError:
+            let detail = ResponseExcerpt.clean(String(describing: error))
+            switch error {
+            case .uncleanShutdown: return make(.connectionClosed)
+            case .handshakeFailed where detail.contains("CERTIFICATE_VERIFY_FAILED"):
+                return make(.tls(.untrusted, detail: detail))
+            case .failedToLoadCertificate, .failedToLoadPrivateKey:
+                return make(.badSetting(name: "the CA bundle", reason: detail))
+            default:
+                return make(.tls(.handshake, detail: detail))
+            }
+        case is CancellationError:
+            throw error
+        default:
+            return make(.network(detail: ResponseExcerpt.clean(String(describing: error))))
+        }
+    }
+
+    static func amount(_ seconds: Double) -> TimeAmount {
+        .milliseconds(Int64(max(0.001, seconds) * 1000))
+    }
+}

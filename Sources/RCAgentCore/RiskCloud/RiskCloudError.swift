@@ -1,0 +1,357 @@
+import Foundation
+
+/// Every way a call to the tenant can fail, diagnosed as one of the vendor troubleshooting
+/// guide's cases (shared/reference/risk-cloud-api-troubleshooting.txt) with its resolution steps.
+///
+/// This is the one diagnosis module: login, the token cache, `api`, the proxy and `doctor` all
+/// build these with ``RiskCloudClient`` or ``RiskCloudError/forResponse(status:headers:body:tenant:path:endpoint:now:redacting:)``.
+/// Messages and hints never contain a secret, a Basic header or a token.
+public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
+    /// Which of the guide's (or the network's) cases this is.
+    public enum Kind: Sendable, Equatable {
+        /// 401 at the token endpoint: the Client ID/Secret were refused.
+        case credentialsRejected
+        /// 401 on a bearer call: the access token is wrong, expired or revoked.
+        case tokenRejected
+        /// 400: malformed request; `message` is the body's `message`, if any.
+        case badRequest(message: String?)
+        /// 403: authenticated, but not allowed; `message` is the body's `message`, if any.
+        case forbidden(message: String?)
+        /// 404: wrong tenant URL or path.
+        case notFound
+        /// 429, with the `Retry-After` delay in seconds when the tenant sent one.
+        case rateLimited(retryAfter: Double?)
+        /// 5xx, with a secret-free excerpt of the body.
+        case serverError(status: Int, excerpt: String)
+        /// Anything else: a body that is not the expected JSON, a redirect, an odd status.
+        case unexpectedResponse(status: Int, excerpt: String)
+        /// The tenant's host name does not resolve.
+        case dnsFailure(host: String)
+        /// Nothing listens at the tenant's address.
+        case connectionRefused(host: String, port: Int)
+        /// The connection was closed before a complete answer arrived.
+        case connectionClosed
+        /// The TLS handshake failed.
+        case tls(TLSProblem, detail: String)
+        /// No answer in time (`phase`: connect, read or the whole request).
+        case timeout(phase: TimeoutPhase, seconds: Double)
+        /// Another network failure (proxy refused, reset, …).
+        case network(detail: String)
+        /// A local setting (CA bundle, proxy URL) cannot be used.
+        case badSetting(name: String, reason: String)
+    }
+
+    /// What went wrong in a TLS handshake, as far as NIOSSL tells.
+    public enum TLSProblem: String, Sendable, Equatable {
+        /// The certificate is not valid for the tenant's host name.
+        case wrongHost
+        /// The chain does not verify: an unknown CA (typical behind a TLS-inspecting proxy) or an
+        /// expired / not yet valid certificate (BoringSSL does not say which).
+        case untrusted
+        /// Any other handshake failure.
+        case handshake
+    }
+
+    /// Which timeout fired.
+    public enum TimeoutPhase: String, Sendable, Equatable {
+        case connect, read, request
+    }
+
+    /// Which kind of endpoint answered: the token endpoint (Basic auth) or a bearer-protected one.
+    public enum Endpoint: Sendable, Equatable {
+        case token
+        case api
+    }
+
+    public let kind: Kind
+    /// The tenant's base URL, e.g. `https://acme.logicgate.com`.
+    public let tenant: String
+    /// The request path (no query), e.g. `/api/v1/account/token`.
+    public let path: String
+
+    public init(_ kind: Kind, tenant: String, path: String) {
+        self.kind = kind
+        self.tenant = tenant
+        self.path = path
+    }
+
+    public var code: String {
+        switch kind {
+        case .credentialsRejected: return "credentials_rejected"
+        case .tokenRejected: return "token_rejected"
+        case .badRequest: return "bad_request"
+        case .forbidden: return "forbidden"
+        case .notFound: return "not_found"
+        case .rateLimited: return "rate_limited"
+        case .serverError, .dnsFailure, .connectionRefused, .connectionClosed, .tls, .network:
+            return "tenant_unreachable"
+        case .timeout: return "tenant_timeout"
+        case .unexpectedResponse: return "unexpected_response"
+        case .badSetting: return "bad_config"
+        }
+    }
+
+    public var exitStatus: ExitStatus {
+        switch kind {
+        case .credentialsRejected: return .credentialsRejected
+        case .serverError, .dnsFailure, .connectionRefused, .connectionClosed, .tls, .network, .timeout:
+            return .tenantUnreachable
+        default: return .failure
+        }
+    }
+
+    /// The HTTP status the tenant answered with, or nil when there was no HTTP answer.
+    public var upstreamStatus: Int? {
+        switch kind {
+        case .credentialsRejected, .tokenRejected: return 401
+        case .badRequest: return 400
+        case .forbidden: return 403
+        case .notFound: return 404
+        case .rateLimited: return 429
+        case .serverError(let status, _), .unexpectedResponse(let status, _): return status
+        default: return nil
+        }
+    }
+
+    /// True when the same request may succeed later without anyone changing anything.
+    /// The caller (the token cache) owns retries and backoff.
+    public var isRetryable: Bool {
+        switch kind {
+        case .rateLimited, .serverError, .dnsFailure, .connectionRefused, .connectionClosed, .timeout, .network,
+            .tokenRejected:
+            return true
+        case .unexpectedResponse(let status, _):
+            // A 200 maintenance page or a 5xx-like oddity may pass; a 3xx/4xx will not.
+            return status < 300 || status >= 500
+        case .credentialsRejected, .badRequest, .forbidden, .notFound, .tls, .badSetting:
+            return false
+        }
+    }
+
+    /// Seconds the tenant asked us to wait (`Retry-After` on a 429), if it did.
+    public var retryAfter: Double? {
+        if case .rateLimited(let seconds) = kind { return seconds }
+        return nil
+    }
+
+    /// ``UpstreamFailure`` spelling of ``retryAfter``.
+    public var retryAfterSeconds: Double? { retryAfter }
+
+    private var host: String { URLComponents(string: tenant)?.host ?? tenant }
+
+    public var message: String {
+        let at = "\(tenant)\(path)"
+        switch kind {
+        case .credentialsRejected:
+            return "the tenant rejected the Client ID and Secret (401 Unauthorized at \(at)). "
+                + "Guide case \"401 Unauthorized\": the credentials are missing, incorrect or improperly encoded, "
+                + "the wrong type of authorization header was sent, or the secret was reset"
+        case .tokenRejected:
+            return "the tenant rejected the access token (401 Unauthorized at \(at)). "
+                + "Guide case \"401 Unauthorized\": an incorrect or expired API access token "
+                + "(a secret reset may also have revoked it)"
+        case .badRequest(let detail):
+            return "the tenant refused the request as malformed (400 Bad Request at \(at))"
+                + (detail.map { ": \($0)" } ?? "")
+                + ". Guide case \"400 Bad Request\": improperly formatted JSON, missing required fields or bad parameters"
+        case .forbidden(let detail):
+            return "the tenant authenticated the request but denied access (403 Forbidden at \(at))"
+                + (detail.map { ": \($0)" } ?? "")
+                + ". Guide case \"403 Forbidden\": the user tied to these API credentials lacks permission for this resource"
+        case .notFound:
+            return "nothing found at \(at) (404 Not Found). "
+                + "Guide case \"404 Not Found\": an incorrect tenant URL, endpoint or resource ID"
+        case .rateLimited(let seconds):
+            return "the tenant is limiting requests (429 Too Many Requests at \(at))"
+                + (seconds.map { "; it asks to retry after \(Self.format($0)) s" } ?? "")
+        case .serverError(let status, let excerpt):
+            return "the tenant failed to answer (HTTP \(status) at \(at)): a problem on the tenant's side, not with "
+                + "your credentials" + Self.excerptSuffix(excerpt)
+        case .unexpectedResponse(let status, let excerpt):
+            return "unexpected response from \(at): HTTP \(status) that is not the Risk Cloud API's answer"
+                + Self.excerptSuffix(excerpt)
+        case .dnsFailure(let host):
+            return "cannot resolve the tenant's host name \(host) (DNS lookup failed)"
+        case .connectionRefused(let host, let port):
+            return "the connection to \(host):\(port) was refused: nothing is listening there"
+        case .connectionClosed:
+            return "the connection to \(tenant) was closed before the tenant answered"
+        case .tls(let problem, let detail):
+            switch problem {
+            case .wrongHost:
+                return "TLS: the certificate presented by \(host) is not valid for that name (wrong host)"
+            case .untrusted:
+                return "TLS: the certificate presented by \(host) could not be verified: it is issued by an "
+                    + "unknown CA, or it has expired or is not yet valid"
+            case .handshake:
+                return "TLS handshake with \(host) failed: \(detail)"
+            }
+        case .timeout(let phase, let seconds):
+            let what: String
+            switch phase {
+            case .connect: what = "connecting to"
+            case .read: what = "waiting for an answer from"
+            case .request: what = "the request to"
+            }
+            return "timed out after \(Self.format(seconds)) s \(what) \(at)"
+        case .network(let detail):
+            return "cannot reach \(tenant): \(detail)"
+        case .badSetting(let name, let reason):
+            return "cannot use \(name): \(reason)"
+        }
+    }
+
+    public var hint: String? {
+        switch kind {
+        case .credentialsRejected:
+            return "copy the Client ID and Secret again from Profile → Access Key (rc-agent sends them as "
+                + "Basic base64(ID:SECRET), encoded once) and run `rc-agent login`; if they still fail, reset the "
+                + "secret (Profile → Access Key → Reset Secret Key), then `rc-agent login`. No Access Key tab: "
+                + "the user lacks API access; ask your Risk Cloud admin"
+        case .tokenRejected:
+            return "fetch a new token (rc-agent does this once by itself); if the new one is rejected too, reset "
+                + "the secret (Profile → Access Key → Reset Secret Key), then `rc-agent login`"
+        case .badRequest:
+            return "check the endpoint and payload against the API documentation and read the tenant's message "
+                + "above (guide steps 2 and 3)"
+        case .forbidden:
+            return "verify the user's access to the application, workflow, step or records; check the user's roles "
+                + "with your Risk Cloud admin; try the same thing in the Risk Cloud UI as that user — if it is "
+                + "blocked there too, it is a permission issue"
+        case .notFound:
+            return "check the tenant URL (https://COMPANY.logicgate.com, as in your browser; fix it with "
+                + "`rc-agent login --url …`) and the path or resource ID"
+        case .rateLimited:
+            return "wait and try again; rc-agent honours Retry-After"
+        case .serverError:
+            return "try again later; check Risk Cloud's status or maintenance notices if it persists"
+        case .unexpectedResponse:
+            return "check that the URL is your Risk Cloud tenant and not a login portal, proxy or maintenance page; "
+                + "run `rc-agent doctor`"
+        case .dnsFailure:
+            return "check the tenant URL's spelling (https://COMPANY.logicgate.com) and your network or DNS; "
+                + "behind a proxy set HTTPS_PROXY"
+        case .connectionRefused:
+            return "check the tenant URL and port; behind a proxy set HTTPS_PROXY (and NO_PROXY for exceptions)"
+        case .connectionClosed, .network:
+            return "try again; if it persists, check proxies and firewalls between you and the tenant "
+                + "(HTTPS_PROXY / NO_PROXY)"
+        case .tls(let problem, _):
+            switch problem {
+            case .wrongHost:
+                return "use the tenant's own host name (https://COMPANY.logicgate.com); a proxy or captive portal "
+                    + "may be intercepting the connection"
+            case .untrusted, .handshake:
+                return "check the system clock; behind a TLS-inspecting proxy add its CA bundle with "
+                    + "SSL_CERT_FILE=/path/ca.pem or `ca_file` in the config"
+            }
+        case .timeout:
+            return "check your network and proxy (HTTPS_PROXY / NO_PROXY); the tenant may be slow: try again"
+        case .badSetting:
+            return "fix the setting (SSL_CERT_FILE / `ca_file` must name a readable PEM bundle; HTTPS_PROXY must "
+                + "look like http://HOST:PORT)"
+        }
+    }
+
+    private static func excerptSuffix(_ excerpt: String) -> String {
+        excerpt.isEmpty ? " (empty body)" : "; body: \(excerpt)"
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
+    }
+}
+
+extension RiskCloudError {
+    /// Diagnoses a non-success answer, or returns nil for a 2xx. Used by every path that talks to the tenant.
+    ///
+    /// - Parameters:
+    ///   - endpoint: `.token` for `POST /api/v1/account/token` (a 401 means the credentials were
+    ///     refused), `.api` for bearer calls (a 401 means the token was refused).
+    ///   - now: the time to resolve an HTTP-date `Retry-After` against.
+    ///   - redacting: values that must never appear in an excerpt (the secret, the token).
+    public static func forResponse(
+        status: Int, headers: [(name: String, value: String)], body: [UInt8], tenant: TenantURL, path: String,
+        endpoint: Endpoint, now: Date, redacting: [String] = []
+    ) -> RiskCloudError? {
+        func make(_ kind: Kind) -> RiskCloudError { RiskCloudError(kind, tenant: tenant.base, path: path) }
+        func header(_ name: String) -> String? {
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        }
+        switch status {
+        case 200..<300:
+            return nil
+        case 401:
+            return make(endpoint == .token ? .credentialsRejected : .tokenRejected)
+        case 400:
+            return make(.badRequest(message: ResponseExcerpt.jsonMessage(body, redacting: redacting)))
+        case 403:
+            return make(.forbidden(message: ResponseExcerpt.jsonMessage(body, redacting: redacting)))
+        case 404:
+            return make(.notFound)
+        case 429:
+            return make(.rateLimited(retryAfter: header("Retry-After").flatMap { Self.retryAfter($0, now: now) }))
+        case 500..<600:
+            return make(.serverError(status: status, excerpt: ResponseExcerpt.make(body, redacting: redacting)))
+        default:
+            var excerpt = ResponseExcerpt.make(body, redacting: redacting)
+            if (300..<400).contains(status), let location = header("Location") {
+                excerpt = "redirect to " + ResponseExcerpt.clean(location, redacting: redacting)
+            }
+            return make(.unexpectedResponse(status: status, excerpt: excerpt))
+        }
+    }
+
+    /// Parses `Retry-After`: delta-seconds or an HTTP-date (resolved against `now`).
+    static func retryAfter(_ value: String, now: Date) -> Double? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(trimmed), seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return max(0, date.timeIntervalSince(now))
+    }
+}
+
+/// A short, secret-free excerpt of a response body for error messages.
+public enum ResponseExcerpt {
+    /// Longest excerpt, in characters.
+    public static let limit = 200
+
+    /// Excerpt of `body`: tags stripped, whitespace collapsed, anything token-like and every
+    /// `redacting` value replaced by `<redacted>`, cut to ``limit`` characters.
+    public static func make(_ body: [UInt8], redacting: [String] = []) -> String {
+        let text = String(decoding: body.prefix(64 * 1024), as: UTF8.self)
+        return clean(text, redacting: redacting)
+    }
+
+    /// ``make(_:redacting:)`` for a string.
+    public static func clean(_ text: String, redacting: [String] = []) -> String {
+        var text = text.replacingOccurrences(of: "<[^>]*>", with: " ", options: .regularExpression)
+        for value in redacting where value.count >= 4 {
+            text = text.replacingOccurrences(of: value, with: "<redacted>")
+        }
+        // JSON fields that carry credentials, whatever their value looks like.
+        text = text.replacingOccurrences(
+            of: #"("(access_token|refresh_token|token|client_secret|secret|password)"\s*:\s*)"[^"]*""#,
+            with: "$1\"<redacted>\"", options: [.regularExpression, .caseInsensitive])
+        // Basic/Bearer credentials and long opaque runs (tokens, base64 blobs).
+        text = text.replacingOccurrences(
+            of: #"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]+"#, with: "$1 <redacted>", options: .regularExpression)
+        text = text.replacingOccurrences(
+            of: #"[A-Za-z0-9_~+=-]{32,}"#, with: "<redacted>", options: .regularExpression)
+        text = text.components(separatedBy: .whitespacesAndNewlines).filter { !$0.isEmpty }.joined(separator: " ")
+        if text.count > limit { text = String(text.prefix(limit - 1)) + "…" }
+        return text
+    }
+
+    /// The `message` field of a JSON error body (`{"message": …}`), cleaned; nil when there is none.
+    public static func jsonMessage(_ body: [UInt8], redacting: [String] = []) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let message = object["message"] as? String, !message.isEmpty
+        else { return nil }
+        return clean(message, redacting: redacting)
+    }
+}

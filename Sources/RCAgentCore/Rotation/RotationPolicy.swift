@@ -1,0 +1,83 @@
+import Foundation
+
+/// How old a secret may get: `rotate_after_days` and `remind_before_days` from the config.
+public struct RotationPolicy: Sendable, Equatable {
+    /// Built-in defaults: rotate every 90 days, remind during the last 14.
+    public static let defaultRotateAfterDays = 90
+    public static let defaultRemindBeforeDays = 14
+
+    public var rotateAfterDays: Int
+    public var remindBeforeDays: Int
+
+    public init(rotateAfterDays: Int = defaultRotateAfterDays, remindBeforeDays: Int = defaultRemindBeforeDays) {
+        self.rotateAfterDays = rotateAfterDays
+        self.remindBeforeDays = remindBeforeDays
+    }
+
+    /// The policy for `profile`: the profile's table, then `[defaults]`, then the built-ins.
+    public init(config: ConfigFile, profile: String) {
+        let effective = config.effective(profile: profile)
+        self.init(
+            rotateAfterDays: effective.rotateAfterDays ?? Self.defaultRotateAfterDays,
+            remindBeforeDays: effective.remindBeforeDays ?? Self.defaultRemindBeforeDays)
+    }
+
+    /// Where a secret first stored at `created` stands at `now`.
+    public func status(created: Date, now: Date) -> RotationStatus {
+        let day = 86_400.0
+        let age = max(0, now.timeIntervalSince(created))
+        let dueAt = created.addingTimeInterval(Double(rotateAfterDays) * day)
+        let remindFrom = dueAt.addingTimeInterval(-Double(remindBeforeDays) * day)
+        let state: RotationState
+        if now >= dueAt {
+            state = .overdue
+        } else if now >= remindFrom {
+            state = .dueSoon
+        } else {
+            state = .ok
+        }
+        return RotationStatus(
+            ageDays: Int(age / day), rotateAfterDays: rotateAfterDays, dueAt: dueAt, state: state)
+    }
+}
+
+/// `ok`, `due_soon` (inside the reminder window) or `overdue` (age ≥ `rotate_after_days`).
+public enum RotationState: String, Sendable, Codable {
+    case ok
+    case dueSoon = "due_soon"
+    case overdue
+}
+
+/// The `rotation` object of `status --json`, `GET /v1/token` and `GET /v1/status`.
+public struct RotationStatus: Sendable, Equatable, Codable {
+    public var ageDays: Int
+    public var rotateAfterDays: Int
+    public var dueAt: Date
+    public var state: RotationState
+
+    enum CodingKeys: String, CodingKey {
+        case ageDays = "age_days"
+        case rotateAfterDays = "rotate_after_days"
+        case dueAt = "due_at"
+        case state
+    }
+
+    /// True when a reminder is due (`due_soon` or `overdue`).
+    public var needsReminder: Bool { state != .ok }
+
+    /// One line for a person, with the command to run. Nil when nothing is due.
+    public func reminder(profile: String) -> String? {
+        guard needsReminder else { return nil }
+        let due = Self.day(dueAt)
+        let what = state == .overdue
+            ? "is \(ageDays) days old and overdue for rotation (due \(due))"
+            : "is \(ageDays) days old and due for rotation on \(due)"
+        return "rc-agent: the Client Secret of profile '\(profile)' \(what): run `rc-agent rotate --profile \(profile)`"
+    }
+
+    static func day(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: date)
+    }
+}

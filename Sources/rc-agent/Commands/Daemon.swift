@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import RCAgentCore
+
+/// `rc-agent daemon`: the agent in the foreground (what systemd and tests run).
+struct Daemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the agent in the foreground.",
+        discussion: """
+            Serves tokens on the socket until SIGTERM/SIGINT (or `rc-agent stop`); SIGHUP re-reads the config. \
+            Under systemd it takes the socket from socket activation and reports readiness (Type=notify).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: "Agent socket (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock).")
+    var socket: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error (default: $RC_AGENT_LOG, then info).")
+    var logLevel: String?
+
+    @Option(name: .customLong("allow-uid"), help: "Also serve this uid (repeatable). Only your own uid is served by default, root included.")
+    var allowUID: [UInt32] = []
+
+    func run() async throws {
+        try await runReportingErrors {
+            let settings = try global.settings()
+            let logger = try AgentLogging.bootstrap(level: logLevel, environment: settings.environment)
+            let options = AgentDaemonOptions(
+                socketPath: AgentSocket.path(flag: socket, environment: settings.environment),
+                inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID))
+            try await AgentDaemon.run(options: options, runtime: try AgentRuntime.live(settings: settings), logger: logger)
+            return .ok
+        }
+    }
+}

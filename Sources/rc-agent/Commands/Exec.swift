@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import RCAgentCore
+
+/// `rc-agent exec -- CMD ARGS…`: CMD with `RC_TOKEN` and `RC_URL` from the agent.
+struct Exec: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command with RC_TOKEN and RC_URL set.",
+        discussion: """
+            The command replaces rc-agent (exec), so it keeps stdin/stdout/stderr, receives every signal \
+            directly, and its exit status is the one returned. 127: command not found, 126: not executable.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var agent: AgentOptions
+
+    @Option(name: .customLong("min-valid"), help: "Seconds the token must still be valid for (default 60).")
+    var minValid: Int?
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
+    var command: [String] = []
+
+    func run() async throws {
+        let argv = command.first == "--" ? Array(command.dropFirst()) : command
+        guard let program = argv.first else { throw ValidationError("give the command to run: rc-agent exec -- CMD ARGS…") }
+        var token: TokenResponse?
+        try await runReportingErrors {
+            let settings = try global.settings()
+            token = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            return .ok
+        }
+        guard let token else { return }
+        let failure = CommandExec.replaceProcess(
+            command: program, arguments: Array(argv.dropFirst()),
+            environment: ["RC_TOKEN": token.accessToken.reveal(), "RC_URL": token.url])
+        Terminal.standardError.write("rc-agent: \(failure.message)\n")
+        throw ExitCode(failure.status)
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import RCAgentCore
+
+/// `rc-agent login [--url URL] [--client-id ID] [--client-secret-stdin] [--no-verify]`
+struct Login: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify a Client ID and Secret against the tenant and store them in the keyring.",
+        discussion: """
+            Find them in Risk Cloud: person icon → Profile → Access Key. Missing values are asked for \
+            on the terminal, the secret with echo off. There is no option that takes the secret on the \
+            command line: pipe it in with --client-secret-stdin instead. A failed login leaves earlier \
+            credentials and the config untouched.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Tenant URL, e.g. acme.logicgate.com (default: $RC_AGENT_URL, then the config).")
+    var url: String?
+
+    @Option(name: .customLong("client-id"), help: "Client ID (asked for when missing).")
+    var clientID: String?
+
+    @Flag(name: .customLong("client-secret-stdin"), help: "Read the Client Secret from standard input.")
+    var clientSecretStdin = false
+
+    @Flag(name: .customLong("no-verify"), help: "Store without requesting a token first.")
+    var noVerify = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let settings = try global.settings()
+            let profile = settings.profile
+            let tenant = try settings.tenantURL(profile: profile, flag: url)
+                ?? TenantURL(parsing: try ask("Tenant URL (e.g. acme.logicgate.com): ", what: "--url"))
+            let id = try clientID ?? ask("Client ID: ", what: "--client-id")
+            let secret = try readSecret()
+            if !noVerify && Terminal.standardError.isTerminal {
+                Terminal.standardError.write("Verifying with \(tenant.base)…\n")
+            }
+            let request = LoginRequest(profile: profile, tenant: tenant, clientID: id, secret: secret, verify: !noVerify)
+            let outcome = try await LiveDependencies.withTokenClient(settings, profile: profile) { tokens in
+                try await LoginService(
+                    store: LiveDependencies.credentialStore(settings), tokens: tokens, clock: SystemClock(),
+                    configPath: settings.configPath
+                ).login(request)
+            }
+            Terminal.standardError.write(LoginReport(outcome: outcome).render())
+            return .ok
+        }
+    }
+
+    private func ask(_ prompt: String, what: String) throws -> String {
+        guard let answer = Terminal.prompt(prompt, hidden: false) else {
+            throw UsageError("no terminal to ask on: pass \(what)")
+        }
+        return answer
+    }
+
+    private func readSecret() throws -> Secret {
+        if clientSecretStdin {
+            guard let text = Terminal.readStandardInput() else {
+                throw UsageError("could not read the Client Secret from standard input")
+            }
+            return Secret(text)
+        }
+        guard let text = Terminal.prompt("Client Secret (input hidden): ", hidden: true) else {
+            throw UsageError(
+                "no terminal to ask for the Client Secret on",
+                hint: "pipe it in: `… | rc-agent login --client-secret-stdin`")
+        }
+        return Secret(text)
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import RCAgentCore
+
+/// `rc-agent logout [--all]`
+struct Logout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove the profile's credentials from the keyring (idempotent).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Remove every rc-agent item from the keyring, for all profiles.")
+    var all = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let settings = try global.settings()
+            let removed = try await LogoutService(store: LibSecretStore(timeout: settings.keyringTimeout))
+                .logout(profile: all ? nil : settings.profile)
+            Terminal.standardError.write(removed.isEmpty
+                ? "nothing to remove: no credentials stored\n"
+                : "removed credentials for \(removed.joined(separator: ", "))\n")
+            return .ok
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import RCAgentCore
+
+/// `rc-agent token`: the profile's bearer token from the agent, for scripts.
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
+        discussion: "Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var agent: AgentOptions
+
+    @Option(name: .customLong("min-valid"), help: "Seconds the token must still be valid for (default 60).")
+    var minValid: Int?
+
+    @Flag(help: "Print the agent's JSON answer (token, expires_at, expires_in, profile, url).")
+    var json = false
+
+    func run() async throws {
+        try await runReportingErrors {
+            let settings = try global.settings()
+            let token = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            Terminal.standardOutput.write(json ? try token.jsonText() : token.accessToken.reveal() + "\n")
+            return .ok
+        }
+    }
+}

@@ -1,0 +1,390 @@
+import CLibSecret
+import Foundation
+import Testing
+
+@testable import RCAgentCore
+
+/// Only inside scripts/with-keyring.sh: these tests lock and unlock the default collection, which
+/// must never happen to a developer's real keyring (its password is not ours to know).
+private let sandboxKeyringPassword = ProcessInfo.processInfo.environment["RC_TEST_KEYRING_PASSWORD"]
+private let underTestKeyring =
+    sandboxKeyringPassword != nil && ProcessInfo.processInfo.environment["DBUS_SESSION_BUS_ADDRESS"] != nil
+private let needsKeyring = Testing.ConditionTrait.enabled(
+    if: underTestKeyring,
+    "needs the private gnome-keyring: run under scripts/with-keyring.sh (as `make test` does)")
+
+/// LibSecretStore against the real gnome-keyring of the private session bus. Serialized: the
+/// tests share that keyring, and one of them locks it.
+@Suite(.serialized) struct KeyringStoreTests {
+    let store = LibSecretStore(timeout: 20)
+
+    private func credential(
+        _ profile: String, clientID: String = "client-1", url: String = "https://acme.logicgate.com",
+        secret: String = "s3cret-\(UUID().uuidString)", created: TimeInterval = 1_700_000_000
+    ) -> StoredCredential {
+        StoredCredential(
+            profile: profile, clientID: clientID, url: url, secret: Secret(secret),
+            created: Date(timeIntervalSince1970: created))
+    }
+
+    private func uniqueProfile() -> String { "kr-\(UUID().uuidString.prefix(8))" }
+
+    @Test(needsKeyring) func storeLoadReplaceDelete() async throws {
+        let profile = uniqueProfile()
+        #expect(try await store.load(profile: profile) == nil)
+
+        let first = credential(profile)
+        try await store.save(first)
+        #expect(try await store.load(profile: profile) == first)
+
+        // Different client id, url and created: a new item replaces the old one.
+        let second = credential(
+            profile, clientID: "client-2", url: "http://127.0.0.1:8080", secret: "ünïcødé ✓ secret",
+            created: 1_800_000_000)
+        try await store.save(second)
+        #expect(try await store.load(profile: profile) == second)
+        #expect(try SecretTool.itemCount(profile: profile) == 1)
+
+        // Same attributes again: replaced in place, still one item.
+        let third = credential(
+            profile, clientID: "client-2", url: "http://127.0.0.1:8080", secret: "rotated", created: 1_800_000_000)
+        try await store.save(third)
+        #expect(try await store.load(profile: profile) == third)
+        #expect(try SecretTool.itemCount(profile: profile) == 1)
+
+        let summary = try await store.list().first { $0.profile == profile }
+        #expect(
+            summary
+                == CredentialSummary(
+                    profile: profile, clientID: "client-2", url: "http://127.0.0.1:8080",
+                    created: Date(timeIntervalSince1970: 1_800_000_000), locked: false))
+
+        #expect(try await store.delete(profile: profile))
+        #expect(try await store.load(profile: profile) == nil)
+        #expect(try await store.delete(profile: profile) == false)  // idempotent
+        #expect(try await store.list().contains { $0.profile == profile } == false)
+    }
+
+    @Test(needsKeyring) func listIsSortedAndHasNoOtherProfiles() async throws {
+        let a = "kr-a-\(UUID().uuidString.prefix(8))"
+        let b = "kr-b-\(UUID().uuidString.prefix(8))"
+        try await store.save(credential(b))
+        try await store.save(credential(a))
+        defer { SecretTool.clear(profile: a); SecretTool.clear(profile: b) }
+
+        let profiles = try await store.list().map(\.profile)
+        #expect(profiles == profiles.sorted())
+        #expect(profiles.filter { $0 == a || $0 == b } == [a, b])
+    }
+
+    @Test(needsKeyring) func secretToolSeesTheItem() async throws {
+        let profile = uniqueProfile()
+        let saved = credential(profile, clientID: "visible-client", url: "https://acme.logicgate.com")
+        try await store.save(saved)
+        defer { SecretTool.clear(profile: profile) }
+
+        let output = try SecretTool.run(["search", "--all", "service", "rc-agent", "profile", profile])
+        // secret-tool prints the secret: check it without ever letting the line into a message.
+        let secretLines = output.lines.filter { $0.hasPrefix("secret = ") }
+        let secretMatches = secretLines == ["secret = \(saved.secret.reveal())"]
+        #expect(secretMatches)
+        let visible = output.lines.filter { !$0.hasPrefix("secret = ") }
+        #expect(visible.contains("label = Risk Cloud credentials (\(profile))"))
+        #expect(visible.contains("attribute.service = rc-agent"))
+        #expect(visible.contains("attribute.profile = \(profile)"))
+        #expect(visible.contains("attribute.client_id = visible-client"))
+        #expect(visible.contains("attribute.url = https://acme.logicgate.com"))
+        #expect(visible.contains("attribute.created = 1700000000"))
+    }
+
+    @Test(needsKeyring) func readsAnItemMadeWithSecretTool() async throws {
+        let profile = uniqueProfile()
+        try SecretTool.run(
+            ["store", "--label", "by hand", "service", "rc-agent", "profile", profile,
+             "client_id", "hand-client", "url", "https://acme.logicgate.com"],
+            stdin: "hand-made-secret")
+        defer { SecretTool.clear(profile: profile) }
+
+        let loaded = try #require(try await store.load(profile: profile))
+        #expect(loaded.clientID == "hand-client")
+        #expect(loaded.secret == Secret("hand-made-secret"))
+        // No `created` attribute: the keyring's own creation time stands in.
+        #expect(loaded.created.timeIntervalSince1970 > 1_700_000_000)
+        #expect(try await store.delete(profile: profile))
+        #expect(try SecretTool.itemCount(profile: profile) == 0)
+    }
+
+    /// Locked collection: load must say "locked", never "not logged in"; store and delete fail
+    /// with "locked" and leave the earlier item as it was; list still shows the attributes.
+    ///
+    /// Locking the keyring every other suite shares would make their keyring calls fail while
+    /// it is locked (`.serialized` orders only this suite). So the test re-runs itself — this
+    /// very test binary, filtered to this test — under its own scripts/with-keyring.sh, and
+    /// locks that private keyring instead.
+    @Test(needsKeyring) func lockedCollection() async throws {
+        if ProcessInfo.processInfo.environment[isolatedLockTest] == "1" {
+            try await lockedCollectionInThisKeyring()
+            return
+        }
+        let child = try IsolatedRun.run(filter: "KeyringStoreTests/lockedCollection", marker: isolatedLockTest)
+        #expect(child.status == 0, "isolated locked-keyring run failed:\n\(child.output)")
+        #expect(child.output.contains("Test run with 1 test"), "the isolated run did not run the test:\n\(child.output)")
+    }
+
+    private func lockedCollectionInThisKeyring() async throws {
+        let profile = uniqueProfile()
+        let good = credential(profile, secret: "good-secret-\(UUID().uuidString)")
+        try await store.save(good)
+        defer { SecretTool.clear(profile: profile) }
+
+        try KeyringControl.lockDefaultCollection()
+        do {
+            await #expect(throws: KeyringError.locked) { try await store.load(profile: profile) }
+
+            let summary = try await store.list().first { $0.profile == profile }
+            #expect(summary?.locked == true)
+            #expect(summary?.clientID == good.clientID)
+
+            let replacement = credential(profile, clientID: "other", secret: "must-not-land")
+            await #expect(throws: KeyringError.locked) { try await store.save(replacement) }
+            await #expect(throws: KeyringError.locked) { try await store.delete(profile: profile) }
+        } catch {
+            try KeyringControl.unlockDefaultCollection()
+            throw error
+        }
+        try KeyringControl.unlockDefaultCollection()
+
+        #expect(try await store.load(profile: profile) == good)
+        #expect(try SecretTool.itemCount(profile: profile) == 1)
+        #expect(try await store.list().first { $0.profile == profile }?.locked == false)
+    }
+}
+
+/// Set in the child run of ``KeyringStoreTests/lockedCollection()``, which has a keyring of its own.
+private let isolatedLockTest = "RC_TEST_ISOLATED_LOCK_RUN"
+
+/// Runs one test of this test binary again inside a fresh scripts/with-keyring.sh sandbox.
+private enum IsolatedRun {
+    struct Result {
+        let status: Int32
+        let output: String
+    }
+
+    static func run(filter: String, marker: String) throws -> Result {
+        let script = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/with-keyring.sh").path
+        let testBinary = ProcessInfo.processInfo.arguments[0]
+        var environment = ProcessInfo.processInfo.environment
+        // A new private bus and keyring: with-keyring.sh sets these up itself when they are unset.
+        for name in ["RC_SANDBOX_INNER", "RC_SANDBOX", "DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL"] {
+            environment.removeValue(forKey: name)
+        }
+        environment[marker] = "1"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = [testBinary, "--testing-library", "swift-testing", "--filter", filter]
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// The off-pool runner: deterministic, no keyring needed (the bodies block until cancelled).
+@Suite struct KeyringCallTests {
+    @Test func timeoutCancelsTheBlockedCallAndThrowsTimedOut() async throws {
+        await #expect(throws: KeyringError.timedOut(seconds: 0.05)) {
+            try await KeyringCall<Int>.run(timeout: 0.05) { cancellable throws(KeyringError) in
+                waitUntilCancelled(cancellable)
+                return 1
+            }
+        }
+        // The abandoned call was unblocked by its cancellable, so the keyring thread is free.
+        let next = try await KeyringCall<Int>.run(timeout: 60) { _ throws(KeyringError) in 42 }
+        #expect(next == 42)
+    }
+
+    @Test func taskCancellationThrowsCancellationError() async throws {
+        let task = Task {
+            try await KeyringCall<Int>.run(timeout: 600) { cancellable throws(KeyringError) in
+                waitUntilCancelled(cancellable)
+                return 1
+            }
+        }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+
+    @Test func bodyErrorsPassThrough() async throws {
+        await #expect(throws: KeyringError.locked) {
+            try await KeyringCall<Int>.run(timeout: 60) { _ throws(KeyringError) in throw .locked }
+        }
+    }
+
+    private func waitUntilCancelled(_ cancellable: UnsafeMutablePointer<GCancellable>) {
+        var pollFD = GPollFD()
+        guard g_cancellable_make_pollfd(cancellable, &pollFD) != 0 else { return }
+        defer { g_cancellable_release_fd(cancellable) }
+        var fd = pollfd(fd: pollFD.fd, events: Int16(POLLIN), revents: 0)
+        _ = poll(&fd, 1, -1)
+    }
+}
+
+/// GError → KeyringError: the same failure means different things per stage.
+@Suite struct KeyringFailureTests {
+    private func classify(_ domain: GQuark, _ code: UInt32) -> KeyringFailure.Kind {
+        KeyringFailure(consuming: g_error_new_literal(domain, gint(bitPattern: code), "boom")).kind
+    }
+
+    @Test func classifiesGErrors() {
+        #expect(classify(rc_secret_error_domain(), SECRET_ERROR_IS_LOCKED.rawValue) == .locked)
+        #expect(classify(rc_secret_error_domain(), SECRET_ERROR_NO_SUCH_OBJECT.rawValue) == .noSuchObject)
+        #expect(classify(rc_io_error_domain(), G_IO_ERROR_CANCELLED.rawValue) == .cancelled)
+        #expect(classify(rc_io_error_domain(), G_IO_ERROR_NOT_FOUND.rawValue) == .noService)
+        #expect(classify(rc_dbus_error_domain(), G_DBUS_ERROR_SERVICE_UNKNOWN.rawValue) == .noService)
+        #expect(classify(rc_dbus_error_domain(), G_DBUS_ERROR_ACCESS_DENIED.rawValue) == .accessDenied)
+        #expect(classify(rc_dbus_error_domain(), G_DBUS_ERROR_INVALID_ARGS.rawValue) == .other)
+    }
+
+    @Test func stripsRemoteErrorNames() {
+        let error = g_dbus_error_new_for_dbus_error("org.example.Error.Odd", "odd thing")!
+        #expect(KeyringFailure(consuming: error).message == "odd thing")
+    }
+
+    @Test func mapsPerStage() {
+        func map(_ kind: KeyringFailure.Kind, _ stage: KeyringFailure.Stage) -> KeyringError {
+            KeyringFailure(kind: kind, message: "m").keyringError(in: stage, timeout: 7)
+        }
+        #expect(map(.other, .connect) == .unavailable(detail: "m"))
+        #expect(map(.noService, .read) == .unavailable(detail: "m"))
+        #expect(map(.cancelled, .connect) == .timedOut(seconds: 7))
+        #expect(map(.cancelled, .write) == .timedOut(seconds: 7))
+        #expect(map(.locked, .read) == .locked)
+        #expect(map(.locked, .write) == .locked)
+        #expect(map(.noSuchObject, .write) == .writeRefused(detail: "m"))
+        #expect(map(.accessDenied, .write) == .writeRefused(detail: "m"))
+        #expect(map(.accessDenied, .read) == .failed(detail: "m"))
+        #expect(map(.other, .read) == .failed(detail: "m"))
+    }
+}
+
+/// `/usr/bin/secret-tool`, run as a user would. Its output may contain a secret: callers must
+/// never print it.
+private enum SecretTool {
+    struct Output {
+        let lines: [String]
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String], stdin: String? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/secret-tool")
+        process.arguments = arguments
+        let out = Pipe()
+        let input = Pipe()
+        // secret-tool prints the item's attributes to stderr, the rest to stdout.
+        process.standardOutput = out
+        process.standardError = out
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(lines: String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
+    }
+
+    /// Number of rc-agent items for `profile`, locked or not.
+    static func itemCount(profile: String) throws -> Int {
+        try run(["search", "--all", "service", "rc-agent", "profile", profile]).lines
+            .filter { $0.hasPrefix("label = ") }.count
+    }
+
+    /// Best-effort cleanup after a test.
+    static func clear(profile: String) {
+        _ = try? run(["clear", "service", "rc-agent", "profile", profile])
+    }
+}
+
+/// Locks and unlocks gnome-keyring's default collection over D-Bus, in-process.
+///
+/// Lock: `org.freedesktop.Secret.Service.Lock` (what `dbus-send … Service.Lock
+/// array:objpath:/org/freedesktop/secrets/aliases/default` does).
+/// Unlock: the standard `Unlock` needs a prompt (no display here), and re-running
+/// `gnome-keyring-daemon --unlock` starts a second daemon instead of unlocking the first. What
+/// works is gnome-keyring's `org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface.
+/// UnlockWithMasterPassword` with the password sent through a "plain" session — and a session
+/// belongs to the connection that opened it, so both calls must share one connection (gdbus or
+/// dbus-send, one connection per call, cannot do it).
+private enum KeyringControl {
+    struct DBusFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func lockDefaultCollection() throws {
+        try withSessionBus { bus in
+            _ = try call(
+                bus, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "Lock",
+                "([objectpath '/org/freedesktop/secrets/aliases/default'],)")
+        }
+    }
+
+    static func unlockDefaultCollection() throws {
+        guard let password = sandboxKeyringPassword else { throw DBusFailure(description: "no test password") }
+        try withSessionBus { bus in
+            let session = try call(
+                bus, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "OpenSession", "('plain', <''>)",
+                resultIndex: 1)
+            let collection = try call(
+                bus, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "ReadAlias", "('default',)",
+                resultIndex: 0)
+            let bytes = password.utf8.map(String.init).joined(separator: ", ")
+            _ = try call(
+                bus, "/org/freedesktop/secrets", "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
+                "UnlockWithMasterPassword",
+                "(objectpath '\(collection)', (objectpath '\(session)', @ay [], @ay [\(bytes)], 'text/plain'))")
+            _ = try call(
+                bus, session, "org.freedesktop.Secret.Session", "Close", "()")
+        }
+    }
+
+    private static func withSessionBus(_ body: (OpaquePointer) throws -> Void) throws {
+        var error: UnsafeMutablePointer<GError>?
+        guard let bus = g_bus_get_sync(G_BUS_TYPE_SESSION, nil, &error) else { throw failure(error) }
+        defer { g_object_unref(UnsafeMutableRawPointer(bus)) }
+        try body(bus)
+    }
+
+    /// Calls `method` with parameters in GVariant text format; returns the string (or object
+    /// path) at `resultIndex` of the reply, if asked.
+    private static func call(
+        _ bus: OpaquePointer, _ path: String, _ interface: String, _ method: String,
+        _ parameters: String, resultIndex: Int? = nil
+    ) throws -> String {
+        var error: UnsafeMutablePointer<GError>?
+        guard let arguments = g_variant_parse(nil, parameters, nil, nil, &error) else { throw failure(error) }
+        defer { g_variant_unref(arguments) }
+        guard
+            let reply = g_dbus_connection_call_sync(
+                bus, "org.freedesktop.secrets", path, interface, method, arguments, nil,
+                G_DBUS_CALL_FLAGS_NONE, 10_000, nil, &error)
+        else { throw failure(error) }
+        defer { g_variant_unref(reply) }
+        guard let resultIndex else { return "" }
+        let child = g_variant_get_child_value(reply, gsize(resultIndex))!
+        defer { g_variant_unref(child) }
+        return String(cString: g_variant_get_string(child, nil))
+    }
+
+    private static func failure(_ error: UnsafeMutablePointer<GError>?) -> DBusFailure {
+        guard let error else { return DBusFailure(description: "D-Bus call failed") }
+        defer { g_error_free(error) }
+        return DBusFailure(description: String(cString: error.pointee.message))
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rc-agent builds and tests with, when any is missing.
+# Runs apt-get update first (a fresh machine has no package lists); sudo only when not root.
+set -euo pipefail
+packages=(
+    libsecret-1-dev     # CLibSecret: headers and pkg-config file
+    pkgconf             # SwiftPM finds libsecret through pkg-config
+    gnome-keyring       # the Secret Service the tests and the demo run against
+    dbus dbus-bin       # dbus-run-session: a private session bus
+    libsecret-tools     # secret-tool: tests check what the keyring holds
+    curl                # curl --unix-socket: the socket API as scripts use it
+    util-linux          # setpriv: the other-uid test
+    systemd             # systemd-socket-activate: the socket-activation test
+    openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

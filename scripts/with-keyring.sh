@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs a command inside a private D-Bus session with gnome-keyring's Secret Service unlocked
+# and a temporary HOME/XDG tree, so tests and the demo never touch the user's real keyring.
+#   scripts/with-keyring.sh CMD [ARGS…]
+# The sandbox's root is exported as RC_SANDBOX; it is removed afterwards unless KEEP_SANDBOX=1.
+set -euo pipefail
+
+if [ -z "${RC_SANDBOX_INNER:-}" ]; then
+    sandbox=$(mktemp -d /tmp/rc-agent-sandbox.XXXXXX)
+    chmod 700 "$sandbox"
+    mkdir -p "$sandbox/home" "$sandbox/runtime" "$sandbox/config" "$sandbox/state" "$sandbox/cache"
+    chmod 700 "$sandbox/runtime"
+    cleanup() {
+        if [ "${KEEP_SANDBOX:-0}" != 1 ]; then rm -rf "$sandbox"; else echo "sandbox kept: $sandbox" >&2; fi
+    }
+    trap cleanup EXIT
+    # HOME must be set before dbus-run-session: the daemon it activates inherits the bus's environment.
+    export HOME="$sandbox/home" XDG_RUNTIME_DIR="$sandbox/runtime" XDG_CONFIG_HOME="$sandbox/config" \
+        XDG_STATE_HOME="$sandbox/state" XDG_CACHE_HOME="$sandbox/cache" \
+        RC_SANDBOX="$sandbox" RC_SANDBOX_INNER=1
+    unset RC_AGENT_SOCK RC_AGENT_CONFIG RC_PROFILE DISPLAY WAYLAND_DISPLAY
+    set +e
+    dbus-run-session -- "$0" "$@"
+    status=$?
+    set -e
+    exit $status
+fi
+
+# Inside the private bus. A non-empty password: an empty one makes the daemon try a GUI prompt.
+export RC_TEST_KEYRING_PASSWORD="${RC_TEST_KEYRING_PASSWORD:-rc-agent-test-keyring}"
+eval "$(printf '%s' "$RC_TEST_KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets)"
+export GNOME_KEYRING_CONTROL
+# Wait until the Secret Service answers (the daemon registers its name asynchronously).
+for _ in $(seq 1 50); do
+    if dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'; then
+        break
+    fi
+    sleep 0.1
+done
+exec "$@"
