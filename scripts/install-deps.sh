@@ -12,6 +12,7 @@ packages=(
     util-linux          # setpriv: the other-uid test
     systemd             # systemd-socket-activate: the socket-activation test
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
+    python3-dbus python3-gi  # scripts/test-notification-service.py: a desktop notification daemon for tests
 )
 missing=()
 for p in "${packages[@]}"; do

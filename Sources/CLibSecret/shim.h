@@ -57,4 +57,32 @@ static inline GQuark rc_secret_error_domain(void) { return SECRET_ERROR; }
 static inline GQuark rc_io_error_domain(void) { return G_IO_ERROR; }
 static inline GQuark rc_dbus_error_domain(void) { return G_DBUS_ERROR; }
 
+// Desktop notifications: org.freedesktop.Notifications on the session bus, through the GDBus
+// that libsecret already links (g_variant_new is variadic, so the call is built here).
+// Returns 1 when the notification was delivered, 0 when no notification service is on the bus
+// (not an error: servers have none), -1 with *error set when the call failed.
+static inline int rc_desktop_notify(const char *app, const char *summary, const char *body,
+                                    int timeout_ms, GError **error) {
+    GDBusConnection *bus = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, error);
+    if (bus == NULL) return -1;
+    GVariant *owner = g_dbus_connection_call_sync(
+        bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+        g_variant_new("(s)", "org.freedesktop.Notifications"), G_VARIANT_TYPE("(b)"),
+        G_DBUS_CALL_FLAGS_NONE, timeout_ms, NULL, error);
+    if (owner == NULL) { g_object_unref(bus); return -1; }
+    gboolean present = FALSE;
+    g_variant_get(owner, "(b)", &present);
+    g_variant_unref(owner);
+    if (!present) { g_object_unref(bus); return 0; }
+    GVariant *reply = g_dbus_connection_call_sync(
+        bus, "org.freedesktop.Notifications", "/org/freedesktop/Notifications",
+        "org.freedesktop.Notifications", "Notify",
+        g_variant_new("(susssasa{sv}i)", app, 0, "dialog-password", summary, body, NULL, NULL, -1),
+        G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, timeout_ms, NULL, error);
+    g_object_unref(bus);
+    if (reply == NULL) return -1;
+    g_variant_unref(reply);
+    return 1;
+}
+
 #endif

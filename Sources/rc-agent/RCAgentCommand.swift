@@ -17,8 +17,8 @@ struct RCAgentCommand: AsyncParsableCommand {
             """,
         version: RCAgentVersion.current,
         subcommands: [
-            Login.self, Logout.self, Status.self,
-            Daemon.self, Start.self, Stop.self, Token.self, Exec.self,
+            Login.self, Logout.self, Status.self, Rotate.self,
+            Daemon.self, Start.self, Stop.self, Token.self, Exec.self, Doctor.self, Api.self,
         ]
     )
 }

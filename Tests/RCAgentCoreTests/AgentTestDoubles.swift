@@ -220,6 +220,8 @@ final class AgentMemoryStore: CredentialStore {
 
     func delete(profile: String) async throws -> Bool { items.withLock { $0.removeValue(forKey: profile) != nil } }
 
+    func reconcile(profile: String) async throws -> Bool { false }
+
     func list() async throws -> [CredentialSummary] {
         items.withLock { items in
             items.values.sorted { $0.profile < $1.profile }.map {

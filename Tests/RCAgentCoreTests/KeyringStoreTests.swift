@@ -164,6 +164,10 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
 private let isolatedLockTest = "RC_TEST_ISOLATED_LOCK_RUN"
 
 /// Runs one test of this test binary again inside a fresh scripts/with-keyring.sh sandbox.
+///
+/// Spawned with posix_spawn and an EMPTY signal mask: a child of Foundation.Process inherits
+/// this test process's mask (nearly every signal blocked), so dbus-run-session's SIGTERM would
+/// not stop the child's dbus-daemon, which then lingers holding our output open.
 private enum IsolatedRun {
     struct Result {
         let status: Int32
@@ -181,18 +185,37 @@ private enum IsolatedRun {
             environment.removeValue(forKey: name)
         }
         environment[marker] = "1"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = [testBinary, "--testing-library", "swift-testing", "--filter", filter]
-        process.environment = environment
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        let logPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("rc-agent-isolated-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: logPath) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+
+        let arguments: [String] = [script, testBinary, "--testing-library", "swift-testing", "--filter", filter]
+        let argv = arguments.map { (argument: String) in strdup(argument) }
+        let envp = environment.map { (key: String, value: String) in strdup("\(key)=\(value)") }
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, script, &actions, &attributes, argv + [nil], envp + [nil])
+        guard spawned == 0 else { return Result(status: -1, output: "posix_spawn failed: \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        // WIFEXITED/WEXITSTATUS are macros: exited normally when the low 7 bits are 0.
+        let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : -1
+        return Result(status: exitStatus, output: output)
     }
 }
 

@@ -56,6 +56,10 @@ public protocol CredentialStore: Sendable {
     func delete(profile: String) async throws -> Bool
     /// Attributes of every rc-agent item (no secrets), sorted by profile.
     func list() async throws -> [CredentialSummary]
+    /// Keeps only the newest item of `profile` (the one ``load(profile:)`` returns) and removes
+    /// the others, which an interrupted save or rotation can leave behind. True when any was removed.
+    @discardableResult
+    func reconcile(profile: String) async throws -> Bool
 }
 
 /// Why a keyring call failed. Each case names its fix.

@@ -38,6 +38,11 @@ public struct LibSecretStore: CredentialStore {
         try await withSession { session throws(KeyringError) in try session.list() }
     }
 
+    @discardableResult
+    public func reconcile(profile: String) async throws -> Bool {
+        try await withSession { session throws(KeyringError) in try session.reconcile(profile: profile) }
+    }
+
     private func withSession<T: Sendable>(
         _ body: @escaping @Sendable (KeyringSession) throws(KeyringError) -> T
     ) async throws -> T {
@@ -137,6 +142,14 @@ private final class KeyringSession {
         let items = try items(profile: profile)
         for item in items { try item.delete(cancellable: cancellable, timeout: timeout) }
         return !items.isEmpty
+    }
+
+    func reconcile(profile: String) throws(KeyringError) -> Bool {
+        let items = try items(profile: profile)
+        guard let keep = newest(items) else { return false }
+        let older = items.filter { $0.pointer != keep.pointer }
+        for item in older { try item.delete(cancellable: cancellable, timeout: timeout) }
+        return !older.isEmpty
     }
 
     func list() throws(KeyringError) -> [CredentialSummary] {

@@ -257,14 +257,41 @@ public struct RiskCloudClient: TokenFetching {
     public func get(tenant: TenantURL, path: String, token: Secret, maxBodyBytes: Int = 8 << 20) async throws
         -> UpstreamResponse
     {
+        try await send(method: "GET", tenant: tenant, path: path, token: token, maxBodyBytes: maxBodyBytes)
+    }
+
+    /// Headers a caller may not set: rc-agent owns the credentials and the framing.
+    public static let reservedRequestHeaders: Set<String> = [
+        "authorization", "host", "content-length", "transfer-encoding", "connection",
+    ]
+
+    /// `METHOD {tenant}{path}` with `Authorization: Bearer TOKEN` (no `Authorization` when `token`
+    /// is nil); `path` may carry a query.
+    ///
+    /// `headers` replace the defaults (`Accept: application/json`, `User-Agent`, and
+    /// `Content-Type: application/json` when there is a body); any of ``reservedRequestHeaders`` in
+    /// them is dropped, so a caller's `Authorization` never reaches the tenant. Returns the answer
+    /// whatever its status; throws ``RiskCloudError`` only when there is no complete answer.
+    public func send(
+        method: String, tenant: TenantURL, path: String, headers: [(name: String, value: String)] = [],
+        body: [UInt8]? = nil, token: Secret?, maxBodyBytes: Int = 8 << 20
+    ) async throws -> UpstreamResponse {
         var request = HTTPClientRequest(url: tenant.url(path: path))
-        request.method = .GET
-        request.headers.add(name: "Authorization", value: "Bearer " + token.reveal())
+        request.method = HTTPMethod(rawValue: method.uppercased())
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: RCAgentVersion.userAgent)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        for header in headers where !Self.reservedRequestHeaders.contains(header.name.lowercased()) {
+            request.headers.replaceOrAdd(name: header.name, value: header.value)
+        }
+        if let token { request.headers.replaceOrAdd(name: "Authorization", value: "Bearer " + token.reveal()) }
         let plainPath = String(path.prefix { $0 != "?" })
         return try await send(
-            request, tenant: tenant, path: plainPath, maxBodyBytes: maxBodyBytes, redacting: [token.reveal()])
+            request, tenant: tenant, path: plainPath, maxBodyBytes: maxBodyBytes,
+            redacting: token.map { [$0.reveal()] } ?? [])
     }
 
     // MARK: - Transport

@@ -32,9 +32,43 @@ public struct RotationService: Sendable {
     }
 
     /// The credentials the rotation starts from. Throws ``NotLoggedInError`` when there are none.
-    public func current(profile: String) async throws -> StoredCredential {
+    public static func current(profile: String, store: any CredentialStore) async throws -> StoredCredential {
         guard let existing = try await store.load(profile: profile) else { throw NotLoggedInError(profile: profile) }
         return existing
+    }
+
+    /// Finishes an interrupted rotation: keeps the newest item of `profile`, removes the others.
+    /// Returns true when something was cleaned up.
+    public static func resume(profile: String, store: any CredentialStore) async throws -> Bool {
+        try await store.reconcile(profile: profile)
+    }
+
+    /// Where the new secret comes from, shown before it is asked for.
+    public static let instructions = """
+        To get a new Client Secret: in Risk Cloud, person icon → Profile → Access Key → Reset Secret Key.
+        Do not press "Generate Access Key": that is not the secret rc-agent needs.
+        The stored secret stays in use until the new one has been verified.
+
+        """
+
+    /// The closing lines of a successful rotation.
+    public static func report(_ outcome: RotationOutcome, agent: AgentNotice.Result) -> String {
+        var out = outcome.notes.map { "note: \($0)\n" }.joined()
+        let profile = outcome.credential.profile
+        out += "Rotated: the tenant accepted the new secret and it is stored for profile '\(profile)'.\n"
+        out += "Next rotation due \(RotationStatus.day(outcome.rotation.dueAt)) "
+        out += "(every \(outcome.rotation.rotateAfterDays) days; age now 0 days).\n"
+        switch agent {
+        case .noAgent:
+            out += "No agent is running; the next one will use the new secret.\n"
+        case .refreshed(let expiresAt):
+            out += "The running agent dropped its old token and fetched one with the new secret"
+            out += expiresAt.map { " (valid until \($0)).\n" } ?? ".\n"
+        case .failed(let message):
+            out += "warning: the running agent could not be refreshed: \(message)\n"
+            out += "  run `rc-agent stop` and start it again\n"
+        }
+        return out
     }
 
     /// Verifies `newSecret` (with `newClientID`, or the stored id) at `tenant` and stores it.

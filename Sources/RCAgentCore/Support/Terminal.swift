@@ -89,3 +89,23 @@ public enum Terminal {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// Reads a secret the two ways rc-agent allows: piped on stdin, or typed at a hidden prompt.
+public enum SecretInput {
+    /// The secret from standard input when `fromStandardInput`, else from a hidden prompt on the
+    /// terminal. Without a terminal it is a usage error that names the stdin flag.
+    public static func read(fromStandardInput: Bool, prompt: String) throws -> Secret {
+        if fromStandardInput {
+            guard let text = Terminal.readStandardInput() else {
+                throw UsageError("could not read the Client Secret from standard input")
+            }
+            return Secret(text)
+        }
+        guard let text = Terminal.prompt(prompt, hidden: true) else {
+            throw UsageError(
+                "no terminal to ask for the Client Secret on",
+                hint: "pipe it in with --client-secret-stdin")
+        }
+        return Secret(text)
+    }
+}

@@ -34,7 +34,7 @@ struct Login: AsyncParsableCommand {
             let tenant = try settings.tenantURL(profile: profile, flag: url)
                 ?? TenantURL(parsing: try ask("Tenant URL (e.g. acme.logicgate.com): ", what: "--url"))
             let id = try clientID ?? ask("Client ID: ", what: "--client-id")
-            let secret = try readSecret()
+            let secret = try SecretInput.read(fromStandardInput: clientSecretStdin, prompt: "Client Secret (input hidden): ")
             if !noVerify && Terminal.standardError.isTerminal {
                 Terminal.standardError.write("Verifying with \(tenant.base)…\n")
             }
@@ -55,20 +55,5 @@ struct Login: AsyncParsableCommand {
             throw UsageError("no terminal to ask on: pass \(what)")
         }
         return answer
-    }
-
-    private func readSecret() throws -> Secret {
-        if clientSecretStdin {
-            guard let text = Terminal.readStandardInput() else {
-                throw UsageError("could not read the Client Secret from standard input")
-            }
-            return Secret(text)
-        }
-        guard let text = Terminal.prompt("Client Secret (input hidden): ", hidden: true) else {
-            throw UsageError(
-                "no terminal to ask for the Client Secret on",
-                hint: "pipe it in: `… | rc-agent login --client-secret-stdin`")
-        }
-        return Secret(text)
     }
 }

@@ -1,0 +1,48 @@
+import Foundation
+import RiskCloudStandIn
+import Testing
+
+/// A sandbox with one unique profile for tests that need stored credentials (doctor, api):
+/// log in against a stand-in, run commands for that profile, start/stop an agent, log out.
+struct LoggedInSession: Sendable {
+    let sandbox: Sandbox
+    let profile = "it-" + String(UUID().uuidString.prefix(8)).lowercased()
+    let clientID = "client-" + String(UUID().uuidString.prefix(6))
+    let secret = "s3cr3t-" + UUID().uuidString
+
+    init() throws {
+        sandbox = try Sandbox()
+        sandbox.leaks.watch(secret)
+    }
+
+    /// `rc-agent login` for the profile, the secret on stdin.
+    @discardableResult
+    func login(_ url: String, clientID: String? = nil, secret: String? = nil, extra: [String] = []) async throws
+        -> CLIResult
+    {
+        let result = try await sandbox.rcAgent(
+            ["login", "--profile", profile, "--url", url, "--client-id", clientID ?? self.clientID,
+             "--client-secret-stdin"] + extra,
+            stdin: (secret ?? self.secret) + "\n")
+        #expect(result.status == 0, "login: \(result)")
+        return result
+    }
+
+    /// `rc-agent ARGS --profile PROFILE`.
+    func run(_ arguments: [String], stdin: String? = nil, env: [String: String] = [:]) async throws -> CLIResult {
+        try await sandbox.rcAgent(arguments + ["--profile", profile], stdin: stdin, env: env)
+    }
+
+    /// Starts an agent on the sandbox's socket.
+    func startAgent() async throws {
+        let result = try await sandbox.rcAgent(["start"])
+        #expect(result.status == 0, "start: \(result)")
+    }
+
+    /// Stops the agent (if any) and removes the credentials.
+    func finish() async throws {
+        _ = try await sandbox.rcAgent(["stop"])
+        _ = try await sandbox.rcAgent(["logout", "--profile", profile])
+        sandbox.remove()
+    }
+}
