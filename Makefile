@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BUILD_FLAGS ?=
 
-.PHONY: all deps build test demo bench soak clean
+.PHONY: all deps build test demo bench soak clean release deb install uninstall test-packaging
 
 all: build
 
@@ -17,6 +17,7 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	scripts/with-keyring.sh $(SWIFT) test --skip-build $(BUILD_FLAGS)
+	$(MAKE) test-packaging
 
 # The main job end to end in a sandbox: private bus + gnome-keyring + the local stand-in.
 demo: build
@@ -24,3 +25,35 @@ demo: build
 
 clean:
 	rm -rf .build
+
+# Packaging (see scripts/package.sh). The release build has its own folder, so it never waits
+# for (or invalidates) the debug build in .build.
+PREFIX ?= /usr/local
+DESTDIR ?=
+RELEASE_SCRATCH ?= .build-release
+export RELEASE_SCRATCH
+
+# A self-contained binary: the Swift runtime linked in, only system libraries left (checked), no
+# $ORIGIN runpath, full RELRO (bind now);
+# then the completions and the man page generated from it (.build-release/package/assets).
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath \
+		-Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now --scratch-path $(RELEASE_SCRATCH) --product rc-agent
+	scripts/package.sh assets
+
+# dist/rc-agent_VERSION_ARCH.deb, built with dpkg-deb (no network).
+deb: release
+	scripts/package.sh deb
+
+# For systems without dpkg: the same layout under $(DESTDIR)$(PREFIX). Installs what
+# `make release` built (so `make release && sudo make install` builds nothing as root).
+install:
+	scripts/package.sh install "$(DESTDIR)" "$(PREFIX)"
+
+uninstall:
+	scripts/package.sh uninstall "$(DESTDIR)" "$(PREFIX)"
+
+# Builds the .deb and checks it: files, control fields, the installed binary, completions, man
+# page, systemd-analyze verify, lintian, make install/uninstall. Run by `make test`.
+test-packaging: release
+	scripts/test-packaging.sh

@@ -13,6 +13,10 @@ packages=(
     systemd             # systemd-socket-activate: the socket-activation test
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
     python3-dbus python3-gi  # scripts/test-notification-service.py: a desktop notification daemon for tests
+    dpkg-dev            # make deb: dpkg-deb, dpkg-shlibdeps (Depends:), dpkg-parsechangelog
+    lintian             # make test-packaging: the .deb's checks
+    man-db groff-base   # make test-packaging: man -l renders the generated page
+    binutils            # make deb: strip; readelf for the release-binary check
 )
 missing=()
 for p in "${packages[@]}"; do

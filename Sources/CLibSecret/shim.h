@@ -3,6 +3,9 @@
 // Small helpers so Swift never calls a variadic C function, a function-like macro, or juggles
 // GHashTable/GList ownership by hand. Everything else is called directly from Swift.
 #include <string.h>
+// The D-Bus-path API (secret-paths.h) is marked "subject to change" but has not changed since
+// libsecret 0.18; search needs it to skip items deleted mid-search instead of failing.
+#define SECRET_API_SUBJECT_TO_CHANGE 1
 #include <libsecret/secret.h>
 
 // The schema of rc-agent's keyring items. DONT_MATCH_NAME: searches match on the attributes

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RiskCloudStandIn
+import Synchronization
 import Testing
 
 @testable import RCAgentCore
@@ -31,10 +32,12 @@ import Glibc
     struct Agent {
         let socket: String
         let cache: TokenCache
+        let client: RiskCloudClient
         let task: Task<Void, any Error>
 
         func stop() async throws {
             task.cancel()
+            defer { Task { try? await client.shutdown() } }
             try await task.value
         }
     }
@@ -47,7 +50,8 @@ import Glibc
             StoredCredential(
                 profile: "default", clientID: clientID, url: standInURL, secret: Secret(secret), created: Date())
         ])
-        let cache = TokenCache(store: store, fetcher: try RiskCloudClient(), clock: SystemClock())
+        let client = try RiskCloudClient()
+        let cache = TokenCache(store: store, fetcher: client, clock: SystemClock())
         let profiles = try AgentProfiles(load: { ["default": standInURL] })
         let api = AgentAPI(
             cache: cache, profiles: profiles, store: store, clock: SystemClock(), socketPath: socketPath,
@@ -61,8 +65,11 @@ import Glibc
             try await server.run()
         }
         var iterator = ready.makeAsyncIterator()
-        if await iterator.next() == nil { try await task.value }
-        return Agent(socket: socketPath, cache: cache, task: task)
+        if await iterator.next() == nil {
+            try? await client.shutdown()
+            try await task.value
+        }
+        return Agent(socket: socketPath, cache: cache, client: client, task: task)
     }
 
     /// The stand-in with our client, and an agent on a fresh socket.
@@ -318,6 +325,8 @@ struct ProcessResult {
     var stderr: String
 }
 
+/// Runs a program to completion. The blocking reads and wait happen on a thread of their own: on
+/// a 2-core machine they would otherwise take the whole cooperative pool the server needs.
 func run(_ executable: String, _ arguments: [String]) async throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
@@ -328,22 +337,36 @@ func run(_ executable: String, _ arguments: [String]) async throws -> ProcessRes
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-    async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-    let (o, e) = await (stdout, stderr)
-    await Task.detached { process.waitUntilExit() }.value
-    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            let stderrBox = Mutex(Data())
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                let data = err.fileHandleForReading.readDataToEndOfFile()
+                stderrBox.withLock { $0 = data }
+                done.signal()
+            }
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            done.wait()
+            process.waitUntilExit()
+            let stderr = stderrBox.withLock { $0 }
+            continuation.resume(
+                returning: ProcessResult(
+                    status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                    stderr: String(decoding: stderr, as: UTF8.self)))
+        }
+    }
 }
 
 func curl(_ socket: String, _ target: String, method: String = "GET", headers: [String] = []) async throws -> CurlResult {
-    var arguments = ["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket", socket]
+    var arguments = ["-s", "-m", "30", "-X", method, "-w", "\n%{http_code}", "--unix-socket", socket]
     for header in headers { arguments += ["-H", header] }
     arguments.append("http://localhost" + target)
     let result = try await run("/usr/bin/curl", arguments)
     let separator = result.stdout.lastIndex(of: "\n") ?? result.stdout.startIndex
     let body = String(result.stdout[..<separator])
     let code = Int(result.stdout[result.stdout.index(after: separator)...]) ?? 0
-    return CurlResult(status: code, body: body.isEmpty ? "" : body + "\n")
+    return CurlResult(status: code, body: body)
 }
 
 func mode(of path: String) throws -> Int {

@@ -15,26 +15,31 @@ public struct AgentRuntime: Sendable {
     public var clock: any AgentClock
     /// Profile name → URL from the config file (read at start, on reload, and on a miss).
     public var loadProfiles: @Sendable () throws -> [String: String?]
+    /// Releases what the edges hold (HTTP clients) once the daemon has stopped.
+    public var shutdown: @Sendable () async -> Void
 
     public init(
         store: any CredentialStore, fetcher: any TokenFetching, clock: any AgentClock = SystemClock(),
-        loadProfiles: @escaping @Sendable () throws -> [String: String?]
+        loadProfiles: @escaping @Sendable () throws -> [String: String?],
+        shutdown: @escaping @Sendable () async -> Void = {}
     ) {
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
         self.loadProfiles = loadProfiles
+        self.shutdown = shutdown
     }
 
     /// The keyring, the tenant over HTTPS and the config file that `settings` name.
     public static func live(settings: Settings) throws -> AgentRuntime {
         let config = settings.config
         let configPath = settings.configPath
+        let client = try RiskCloudClient(
+            settings: HTTPSettings(caFile: config.defaults.caFile, environment: settings.environment))
         return AgentRuntime(
-            store: LibSecretStore(timeout: settings.keyringTimeout),
-            fetcher: try RiskCloudClient(
-                settings: HTTPSettings(caFile: config.defaults.caFile, environment: settings.environment)),
-            loadProfiles: { try ConfigFile.load(path: configPath).profiles.mapValues { $0.url } })
+            store: LibSecretStore(timeout: settings.keyringTimeout), fetcher: client,
+            loadProfiles: { try ConfigFile.load(path: configPath).profiles.mapValues { $0.url } },
+            shutdown: { try? await client.shutdown() })
     }
 }
 
@@ -114,7 +119,13 @@ public enum AgentDaemon {
             await cache.resetFailures()
         }
         defer { reload.cancel() }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await runtime.shutdown()
+            throw error
+        }
+        await runtime.shutdown()
     }
 }
 

@@ -106,9 +106,13 @@ public enum AgentLauncher {
         let envp = environment.map { "\($0.key)=\($0.value)" }
 
         var shellPID: pid_t = 0
+        // The daemon must not keep descriptors this process inherited: whoever waits for them to close
+        // (a `$(…)`, a CI step, Foundation's Process) would wait as long as the agent lives.
+        let inherited = markInheritedCloseOnExec()
         let result = withCStrings(argv) { cArgv in
             withCStrings(envp) { cEnvp in posix_spawn(&shellPID, "/bin/sh", &actions, &attributes, cArgv, cEnvp) }
         }
+        for fd in inherited { _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) & ~FD_CLOEXEC) }
         close(pipeFDs[1])
         defer { close(pipeFDs[0]) }
         guard result == 0 else {
@@ -127,6 +131,18 @@ public enum AgentLauncher {
             throw AgentError(code: "agent_unreachable", message: "cannot start the agent (no pid from the launcher)")
         }
         return pid
+    }
+
+    /// Sets close-on-exec on every open descriptor above stderr that lacks it; returns those, so the
+    /// caller can clear the flag again after spawning (`rc-agent exec` passes descriptors on).
+    private static func markInheritedCloseOnExec() -> [CInt] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        var marked: [CInt] = []
+        for fd in names.compactMap({ CInt($0) }) where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0, flags & FD_CLOEXEC == 0, fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == 0 { marked.append(fd) }
+        }
+        return marked
     }
 
     /// The running rc-agent binary.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,10 @@ public enum AgentSocket {
             throw SocketSetupError("the socket path is longer than \(maximumPathLength) bytes: \(path)")
         }
         let directory = (path as NSString).deletingLastPathComponent
-        if mkdir(directory, 0o700) != 0, errno != EEXIST {
+        if mkdir(directory, 0o700) == 0 {
+            // mkdir applies the umask; the mode must not depend on it.
+            chmod(directory, 0o700)
+        } else if errno != EEXIST {
             throw SocketSetupError("cannot create \(directory): \(String(cString: strerror(errno)))")
         }
         var info = stat()
@@ -87,6 +91,41 @@ public enum AgentSocket {
         }
     }
 
+    /// Creates a listening socket at `path`, mode 0600 from birth: bind(2) creates the file with
+    /// the process umask, so the umask is 0177 for that one call (under a lock: it is process-wide).
+    static func listen(at path: String, backlog: CInt = 256) throws -> CInt {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketSetupError("socket: \(String(cString: strerror(errno)))") }
+        var address = unixAddress(path)
+        let bound = umaskLock.withLock { _ -> CInt in
+            let previous = umask(0o177)
+            defer { umask(previous) }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }
+        guard bound == 0, Glibc.listen(fd, backlog) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw SocketSetupError("cannot listen on \(path): \(message)")
+        }
+        return fd
+    }
+
+    private static let umaskLock = Mutex(())
+
+    /// `path` as a `sockaddr_un` (the caller has checked its length).
+    static func unixAddress(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        return address
+    }
+
     /// The identity of the file at `path` (to remove only the socket this process created).
     static func identity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
         var info = stat()
@@ -107,11 +146,7 @@ public enum AgentSocket {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketSetupError(String(cString: strerror(errno))) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-        }
+        var address = unixAddress(path)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))

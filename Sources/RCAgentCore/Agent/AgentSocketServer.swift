@@ -144,19 +144,18 @@ public final class AgentSocketServer: Service, Sendable {
         case .path(let path):
             try AgentSocket.prepareDirectory(forSocket: path)
             try AgentSocket.clearStale(path)
-            // The socket file is created by bind(2) with the process umask: 0177 makes it 0600
-            // from the first moment, with no window for a chmod race.
-            let previous = umask(0o177)
+            let fd = try AgentSocket.listen(at: path)
+            let identity = AgentSocket.identity(path)
             let channel: NIOAsyncChannel<Accepted, Never>
             do {
-                channel = try await bootstrap.bind(unixDomainSocketPath: path) { self.setUp(child: $0) }
-                umask(previous)
+                channel = try await bootstrap.bind(NIOBSDSocket.Handle(fd)) { self.setUp(child: $0) }
             } catch {
-                umask(previous)
+                close(fd)
+                if let identity { AgentSocket.remove(path, ifIdentity: identity) }
                 throw SocketSetupError("cannot listen on \(path): \(error)")
             }
             logger.info("listening", metadata: ["socket": "\(path)"])
-            return (channel, AgentSocket.identity(path))
+            return (channel, identity)
         }
     }
 

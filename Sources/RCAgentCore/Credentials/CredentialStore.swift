@@ -31,13 +31,17 @@ public struct CredentialSummary: Sendable, Equatable {
     public var created: Date?
     /// True when the item's collection is locked (its secret cannot be read now).
     public var locked: Bool
+    /// How many items the profile has: more than one means a save or rotation was interrupted
+    /// after the new item was stored (the newest wins; ``CredentialStore/reconcile(profile:)`` cleans up).
+    public var itemCount: Int
 
-    public init(profile: String, clientID: String, url: String, created: Date?, locked: Bool) {
+    public init(profile: String, clientID: String, url: String, created: Date?, locked: Bool, itemCount: Int = 1) {
         self.profile = profile
         self.clientID = clientID
         self.url = url
         self.created = created
         self.locked = locked
+        self.itemCount = itemCount
     }
 }
 

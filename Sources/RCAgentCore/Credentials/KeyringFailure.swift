@@ -69,6 +69,10 @@ struct KeyringFailure: Sendable, Equatable {
                 kind = .noService
             case G_DBUS_ERROR_ACCESS_DENIED.rawValue, G_DBUS_ERROR_AUTH_FAILED.rawValue:
                 kind = .accessDenied
+            // libsecret's "No such secret item at path": the item went away (another process
+            // deleted it) between a search and the proxy for one of its results.
+            case G_DBUS_ERROR_UNKNOWN_METHOD.rawValue, G_DBUS_ERROR_UNKNOWN_OBJECT.rawValue:
+                kind = .noSuchObject
             default: kind = .other
             }
         } else {

@@ -161,7 +161,8 @@ private final class KeyringSession {
             guard let item = newest(items) else { return nil }
             return CredentialSummary(
                 profile: profile, clientID: item[KeyringAttribute.clientID] ?? "",
-                url: item[KeyringAttribute.url] ?? "", created: item.createdDate, locked: item.locked)
+                url: item[KeyringAttribute.url] ?? "", created: item.createdDate, locked: item.locked,
+                itemCount: items.count)
         }.sorted { $0.profile < $1.profile }
     }
 
@@ -169,23 +170,41 @@ private final class KeyringSession {
         try search([KeyringAttribute.service: KeyringAttribute.serviceName, KeyringAttribute.profile: profile])
     }
 
-    /// Every matching item, locked or not. SECRET_SEARCH_ALL without SECRET_SEARCH_UNLOCK: a
-    /// locked item is listed (with its attributes) and no unlock prompt is shown.
+    /// Every matching item, locked or not, without unlocking anything (so no prompt shows; a
+    /// locked item still lists its attributes). Paths first, then one proxy per path: an item
+    /// deleted in between (another process logging out) is skipped, where
+    /// secret_service_search_sync would fail the whole search with "No such secret item".
     private func search(_ attributes: [String: String]) throws(KeyringError) -> [KeyringItem] {
         let table = Self.attributeTable(attributes)
         defer { g_hash_table_unref(table) }
         var error: UnsafeMutablePointer<GError>?
-        let list = secret_service_search_sync(
-            service, rc_secret_schema(), table, SECRET_SEARCH_ALL, cancellable, &error)
-        if let error { throw Self.keyringError(error, in: .read, timeout: timeout) }
-        defer { rc_object_list_free(list) }
+        var unlockedPaths: UnsafeMutablePointer<UnsafeMutablePointer<gchar>?>?
+        var lockedPaths: UnsafeMutablePointer<UnsafeMutablePointer<gchar>?>?
+        if secret_service_search_for_dbus_paths_sync(
+            service, rc_secret_schema(), table, cancellable, &unlockedPaths, &lockedPaths, &error) == 0
+        {
+            throw Self.keyringError(error, in: .read, timeout: timeout)
+        }
+        defer {
+            g_strfreev(unlockedPaths)
+            g_strfreev(lockedPaths)
+        }
         var items: [KeyringItem] = []
-        var node = list
-        while let current = node {
-            if let data = current.pointee.data {
-                items.append(KeyringItem(data.assumingMemoryBound(to: SecretItem.self)))
+        for paths in [unlockedPaths, lockedPaths] {
+            var index = 0
+            while let path = paths?[index] {
+                index += 1
+                var itemError: UnsafeMutablePointer<GError>?
+                guard let pointer = secret_item_new_for_dbus_path_sync(service, path, SECRET_ITEM_NONE, cancellable, &itemError)
+                else {
+                    guard let itemError else { throw Self.keyringError(nil, in: .read, timeout: timeout) }
+                    let failure = KeyringFailure(consuming: itemError)
+                    if failure.kind == .noSuchObject { continue }
+                    throw failure.keyringError(in: .read, timeout: timeout)
+                }
+                items.append(KeyringItem(pointer))
+                g_object_unref(pointer)
             }
-            node = current.pointee.next
         }
         return items
     }

@@ -19,6 +19,8 @@ public struct ProfileStatus: Sendable, Equatable, Codable {
     public var secretAgeDays: Int?
     /// Age against the rotation policy, when `created` is known.
     public var rotation: RotationStatus?
+    /// Stored items for the profile: 2 or more after an interrupted rotation.
+    public var storedItems: Int
 
     enum CodingKeys: String, CodingKey {
         case profile, url, keyring, created
@@ -26,6 +28,7 @@ public struct ProfileStatus: Sendable, Equatable, Codable {
         case secretStored = "secret_stored"
         case secretAgeDays = "secret_age_days"
         case rotation
+        case storedItems = "stored_items"
     }
 }
 
@@ -80,7 +83,8 @@ public struct StatusReport: Sendable, Equatable, Codable {
                 secretAgeDays: item?.created.map { max(0, Int(now.timeIntervalSince($0) / 86_400)) },
                 rotation: item?.created.map {
                     RotationPolicy(config: settings.config, profile: name).status(created: $0, now: now)
-                }
+                },
+                storedItems: item?.itemCount ?? 0
             )
         }
         return StatusReport(
@@ -115,6 +119,10 @@ public struct StatusReport: Sendable, Equatable, Codable {
                 out += "  secret:     stored in keyring"
                 if let age = p.secretAgeDays { out += ", \(age) day\(age == 1 ? "" : "s") old" }
                 out += "\n"
+                if p.storedItems > 1 {
+                    out += "  note:       a rotation was interrupted: \(p.storedItems) secrets are stored and the newest is in use;\n"
+                    out += "              run `rc-agent rotate --resume --profile \(p.profile)` to remove the older\n"
+                }
                 if let rotation = p.rotation {
                     out += "  rotation:   \(rotation.state.rawValue), due \(RotationStatus.day(rotation.dueAt))"
                     out += " (every \(rotation.rotateAfterDays) days)\n"

@@ -125,7 +125,7 @@ public struct DoctorRunner: Sendable {
         }
 
         await check("keyring", needs: ["config"]) {
-            guard let settings else { throw CancellationError() }
+            guard let settings else { throw MissingPrerequisite() }
             guard let stored = try await makeStore(settings).load(profile: settings.profile) else {
                 throw NotLoggedInError(profile: settings.profile)
             }
@@ -136,7 +136,7 @@ public struct DoctorRunner: Sendable {
         }
 
         await check("tenant", needs: ["config"]) {
-            guard let settings, let tenant else { throw CancellationError() }
+            guard let settings, let tenant else { throw MissingPrerequisite() }
             let http = HTTPSettings(settings: settings, profile: settings.profile)
             let proxy = try ProxySettings.from(environment: http.environment)
             let client = try connect(http)
@@ -169,7 +169,7 @@ public struct DoctorRunner: Sendable {
         }
 
         await check("auth", needs: ["keyring", "tenant"]) {
-            guard let settings, let tenant, let credential, let transport else { throw CancellationError() }
+            guard let settings, let tenant, let credential, let transport else { throw MissingPrerequisite() }
             do {
                 let fetched = try await transport.fetchToken(
                     tenant: tenant, clientID: credential.clientID, secret: credential.secret)
@@ -189,7 +189,7 @@ public struct DoctorRunner: Sendable {
         }
 
         await check("records", needs: ["auth"]) {
-            guard let tenant, let credential, let transport, var current = token else { throw CancellationError() }
+            guard let tenant, let credential, let transport, var current = token else { throw MissingPrerequisite() }
             var response = try await transport.bearerGET(tenant: tenant, path: Self.recordsPath, token: current.value)
             var renewed = false
             if response.status == 401 {
@@ -209,7 +209,7 @@ public struct DoctorRunner: Sendable {
         }
 
         await check("permissions", needs: ["records"]) {
-            guard let tenant, let transport, let token else { throw CancellationError() }
+            guard let tenant, let transport, let token else { throw MissingPrerequisite() }
             let response = try await transport.bearerGET(tenant: tenant, path: Self.applicationsPath, token: token.value)
             do {
                 try diagnose(response, tenant: tenant, path: Self.applicationsPath, token: token)
@@ -225,7 +225,7 @@ public struct DoctorRunner: Sendable {
         }
 
         await check("rotation", needs: ["keyring"]) {
-            guard let settings, let credential else { throw CancellationError() }
+            guard let settings, let credential else { throw MissingPrerequisite() }
             let status = RotationPolicy(config: settings.config, profile: settings.profile)
                 .status(created: credential.created, now: clock.now())
             if let reminder = status.reminder(profile: settings.profile) {
@@ -330,6 +330,9 @@ public struct DoctorRunner: Sendable {
         }
         return .ok(message)
     }
+
+    /// A check ran without what its prerequisites provide (cannot happen: `needs` skips it first).
+    private struct MissingPrerequisite: Error {}
 
     private func milliseconds(since start: Date) -> Int {
         max(0, Int((clock.now().timeIntervalSince(start) * 1000).rounded()))
