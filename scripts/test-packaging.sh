@@ -210,16 +210,21 @@ t_units() {
 }
 check "units: socket path and modes, Type=notify, ExecStart, hardening" t_units
 
-# systemd-analyze verify checks the units as the user manager would load them. --root makes it
-# resolve ExecStart= (/usr/bin/rc-agent) inside the extracted package; a throw-away
-# XDG_RUNTIME_DIR gives %t a value when no user session exists (CI runs as root with none).
+# systemd-analyze verify loads the units as the user manager would, runs `man` for their
+# Documentation=, and wants ExecStart='s binary. --root cannot be combined with --user, so the
+# units are verified from a copy whose /usr paths point into the extracted package (what
+# `make install` does for PREFIX), with MANPATH on its man page; a throw-away XDG_RUNTIME_DIR gives
+# %t a value where no user session exists (CI runs as root with none).
 t_verify() {
-    mkdir -p "$tmp/run" && chmod 700 "$tmp/run"
-    XDG_RUNTIME_DIR=$tmp/run SYSTEMD_LOG_LEVEL=notice systemd-analyze --user --root="$x" --man=no verify \
-        "$x/usr/lib/systemd/user/rc-agent.socket" "$x/usr/lib/systemd/user/rc-agent.service" >"$tmp/verify" 2>&1
+    local v=$tmp/verify
+    mkdir -p "$v/units" "$v/run" && chmod 700 "$v/run"
+    sed "s|/usr/|$x/usr/|g" "$x/usr/lib/systemd/user/rc-agent.socket" >"$v/units/rc-agent.socket"
+    sed "s|/usr/|$x/usr/|g" "$x/usr/lib/systemd/user/rc-agent.service" >"$v/units/rc-agent.service"
+    XDG_RUNTIME_DIR=$v/run MANPATH=$x/usr/share/man systemd-analyze --user verify \
+        "$v/units/rc-agent.socket" "$v/units/rc-agent.service" >"$v/out" 2>&1
     local rc=$?
-    cat "$tmp/verify"
-    [ $rc -eq 0 ] && ! grep -E 'rc-agent\.(service|socket)' "$tmp/verify"
+    cat "$v/out"
+    [ $rc -eq 0 ] && ! grep -E 'rc-agent\.(service|socket)' "$v/out"
 }
 if command -v systemd-analyze >/dev/null; then
     check "systemd-analyze verify: the units are clean" t_verify

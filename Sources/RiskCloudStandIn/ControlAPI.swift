@@ -31,6 +31,7 @@ struct ControlAPI {
             if let lifetime = object["token_lifetime"] as? Int { await state.setTokenLifetime(seconds: lifetime) }
             if let reuse = object["reuse_live_token"] as? Bool { await state.setReuseLiveToken(reuse) }
             if let count = object["record_count"] as? Int { await state.setRecordCount(count) }
+            if let padding = object["record_padding"] as? Int { await state.setRecordPadding(bytes: padding) }
         case (.post, "/_standin/fail"):
             guard let failure = Self.failure(from: object) else {
                 return Self.bad(

@@ -66,18 +66,20 @@ struct StandInResponder: HTTPResponder {
     }
 
     private func api(_ request: Request, context: StandInContext, path: String) async throws -> Response {
-        await state.countAPIRequest()
+        await state.countAPIRequest(authorization: request.headers[.authorization])
         if let failure = await state.takeFailure(for: .api),
             let response = try await apply(failure, context: context)
         {
             return response
         }
-        guard request.method == .get else {
+        let creates = request.method == .post && path == "/api/v2/records"
+        guard request.method == .get || creates else {
             return Self.json(.methodNotAllowed, ["status": 405, "message": "Request method '\(request.method)' is not supported"])
         }
         guard case .accepted(let restricted) = await state.checkBearer(authorization: request.headers[.authorization]) else {
             return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"Risk Cloud\""])
         }
+        if creates { return try await createRecord(request) }
         let query = request.uri.queryParameters
         var numbers: [String: Int] = ["page": 0, "size": 20]
         for (name, range) in [("page", 0...Int.max), ("size", 1...1000)] {
@@ -94,6 +96,10 @@ struct StandInResponder: HTTPResponder {
         if path == "/api/v2/applications", restricted {
             return Self.json(.forbidden, ["property": NSNull(), "value": NSNull(), "message": "Access is denied"])
         }
+        let origin = "http://" + (request.head.authority ?? "127.0.0.1")
+        if path == "/api/v2/records", await state.recordPadding > 0 {
+            return await paddedRecords(page: numbers["page"]!, size: numbers["size"]!, url: origin + path)
+        }
         let items: [[String: Any]]
         if path == "/api/v2/records" {
             let total = await state.recordCount
@@ -101,25 +107,77 @@ struct StandInResponder: HTTPResponder {
         } else {
             items = [["id": "app1", "name": "Vendor Risk"], ["id": "app2", "name": "Controls"]]
         }
-        let origin = "http://" + (request.head.authority ?? "127.0.0.1")
         return Self.json(.ok, Self.page(items, page: numbers["page"]!, size: numbers["size"]!, url: origin + path))
     }
 
     /// The v2 page shape: `{content[], links{first,prev,self,next,last}, page{size,totalElements,totalPages,number}}`.
     static func page(_ items: [[String: Any]], page: Int, size: Int, url: String) -> [String: Any] {
-        let totalPages = (items.count + size - 1) / size
-        let start = min(items.count, page.multipliedReportingOverflow(by: size).overflow ? items.count : page * size)
-        let content = Array(items[start..<min(items.count, start + size)])
+        let range = Self.range(page: page, size: size, total: items.count)
+        var frame = Self.frame(total: items.count, page: page, size: size, url: url)
+        frame["content"] = Array(items[range])
+        return frame
+    }
+
+    /// The indices of `page`'s items among `total`.
+    static func range(page: Int, size: Int, total: Int) -> Range<Int> {
+        let start = min(total, page.multipliedReportingOverflow(by: size).overflow ? total : page * size)
+        return start..<min(total, start + size)
+    }
+
+    /// A v2 page's `links` and `page` (no `content`).
+    static func frame(total: Int, page: Int, size: Int, url: String) -> [String: Any] {
+        let totalPages = (total + size - 1) / size
         func link(_ p: Int) -> Any { "\(url)?page=\(p)&size=\(size)" }
         let last = max(0, totalPages - 1)
         return [
-            "content": content,
             "links": [
                 "first": link(0), "prev": page > 0 ? link(min(page - 1, last)) : NSNull(), "self": link(page),
                 "next": page < last ? link(page + 1) : NSNull(), "last": link(last),
             ],
-            "page": ["size": size, "totalElements": items.count, "totalPages": totalPages, "number": page],
+            "page": ["size": size, "totalElements": total, "totalPages": totalPages, "number": page],
         ]
+    }
+
+    /// A records page whose records carry ``StandInState/recordPadding`` bytes each, written record
+    /// by record as the connection takes them (never whole) and counted in ``StandInState/streamedBodyBytes``.
+    private func paddedRecords(page: Int, size: Int, url: String) async -> Response {
+        let total = await state.recordCount
+        let padding = String(repeating: "x", count: await state.recordPadding)
+        var frame = Self.frame(total: total, page: page, size: size, url: url)
+        frame["content"] = [Any]()
+        let data = (try? JSONSerialization.data(withJSONObject: frame, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        // With sorted keys the document starts `{"content":[]`: the records go between the brackets.
+        let head = #"{"content":["#
+        let tail = String(decoding: data, as: UTF8.self).dropFirst(head.count)
+        let range = Self.range(page: page, size: size, total: total)
+        let state = self.state
+        let body = ResponseBody { writer in
+            func send(_ text: String) async throws {
+                try await writer.write(ByteBuffer(string: text))
+                await state.countStreamed(bytes: text.utf8.count)
+            }
+            try await send(head)
+            for index in range {
+                try await send(
+                    (index == range.lowerBound ? "" : ",")
+                        + #"{"applicationId":"app1","id":"rec\#(index + 1)","name":"Record \#(index + 1)","notes":""#
+                        + padding + #""}"#)
+            }
+            try await send(String(tail))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: body)
+    }
+
+    /// `POST /api/v2/records`: a JSON object in; 201 with the object and its new `id` out.
+    private func createRecord(_ request: Request) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: 1 << 20)
+        guard var record = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] else {
+            return Self.json(.badRequest, ["property": NSNull(), "value": NSNull(), "message": "Malformed JSON request body"])
+        }
+        record["id"] = "rec\(await state.addRecord())"
+        return Self.json(.created, record)
     }
 
     /// Applies an injected failure; nil means "carry on with the normal answer" (after a delay).

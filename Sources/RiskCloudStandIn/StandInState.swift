@@ -68,9 +68,15 @@ public actor StandInState {
     private var reuseLiveToken = true
     private var rules: [FailureRule] = []
     private var authorizationHeaders: [String] = []
+    private var apiAuthorizationHeaders: [String] = []
     private var issuedTokens = 0
     /// How many records `GET /api/v2/records` has (applications: always 2).
     public private(set) var recordCount = 3
+    /// Bytes of padding in each record of `GET /api/v2/records` (a `notes` field); 0: none.
+    /// Padded pages are streamed record by record, so a page can be many megabytes.
+    public private(set) var recordPadding = 0
+    /// Body bytes of padded record pages handed to the server so far.
+    public private(set) var streamedBodyBytes = 0
     /// Requests to the token endpoint, including rejected and failed ones.
     public private(set) var tokenRequestCount = 0
     /// Requests to the `/api/v2/…` endpoints, including rejected and failed ones.
@@ -102,6 +108,10 @@ public actor StandInState {
     /// Sets the number of records `GET /api/v2/records` pages through.
     public func setRecordCount(_ count: Int) { recordCount = max(0, count) }
 
+    /// Makes every record `bytes` larger (see ``recordPadding``): with ``setRecordCount(_:)`` a
+    /// page of any size can be made as large as a test needs.
+    public func setRecordPadding(bytes: Int) { recordPadding = max(0, bytes) }
+
     /// Makes the next `times` requests to `target` fail with `failure`. Rules apply in the order added.
     public func inject(_ failure: StandInFailure, times: Int = Int.max, target: StandInTarget = .token) {
         guard times > 0 else { return }
@@ -124,6 +134,14 @@ public actor StandInState {
     /// For tests that check the Basic header's shape: never log or print them.
     public func lastAuthorizationHeaders() -> [String] { authorizationHeaders }
 
+    /// Every token value minted so far, oldest first — for tests that scan output and files for
+    /// leaks: never log or print them.
+    public private(set) var mintedTokens: [String] = []
+
+    /// The `Authorization` headers the `/api/v2/…` endpoints received, oldest first (the last 50).
+    /// For tests that check what reached the tenant: never log or print them.
+    public func lastAPIAuthorizationHeaders() -> [String] { apiAuthorizationHeaders }
+
     // MARK: - Used by the responder
 
     func takeFailure(for target: StandInTarget) -> StandInFailure? {
@@ -144,7 +162,21 @@ public actor StandInState {
         }
     }
 
-    func countAPIRequest() { apiRequestCount += 1 }
+    func countAPIRequest(authorization: String? = nil) {
+        apiRequestCount += 1
+        if let authorization {
+            apiAuthorizationHeaders.append(authorization)
+            if apiAuthorizationHeaders.count > 50 { apiAuthorizationHeaders.removeFirst() }
+        }
+    }
+
+    func countStreamed(bytes: Int) { streamedBodyBytes += bytes }
+
+    /// A record was created: one more in `GET /api/v2/records`. Returns its number.
+    func addRecord() -> Int {
+        recordCount += 1
+        return recordCount
+    }
 
     /// Checks a `Basic` header exactly as the tenant does: base64 of "id:secret", encoded once.
     func issueToken(authorization: String?, now: Date = Date()) -> TokenOutcome {
@@ -163,6 +195,7 @@ public actor StandInState {
         tokens[token] = IssuedToken(clientID: id, expiresAt: now.addingTimeInterval(Double(tokenLifetime)))
         liveTokenByClient[id] = token
         issuedTokens += 1
+        mintedTokens.append(token)
         return .issued(token: token, expiresIn: tokenLifetime)
     }
 

@@ -20,7 +20,8 @@
 // Control API (JSON bodies; answers 204, JSON, or 400 on a bad body):
 //   POST /_standin/clients         {"id","secret","restricted":false}   add or replace a client
 //   POST /_standin/reset-secret    {"id","secret"}    new secret; old one and its tokens stop working
-//   POST /_standin/config          {"token_lifetime":S, "reuse_live_token":bool, "record_count":N}
+//   POST /_standin/config          {"token_lifetime":S, "reuse_live_token":bool, "record_count":N,
+//                                   "record_padding":BYTES}  (padded record pages are streamed)
 //   POST /_standin/fail            {"kind":"status|retry_after|delay|garbage|close|hang",
 //                                   "status":500, "body":"…", "seconds":N, "times":N (default: forever),
 //                                   "target":"token|api|all" (default token)}

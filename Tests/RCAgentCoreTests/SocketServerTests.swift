@@ -44,7 +44,7 @@ import Glibc
 
     static func startAgent(
         listener: AgentListener, socketPath: String, standInURL: String, limits: AgentServerLimits = AgentServerLimits(),
-        allowedUIDs: Set<UInt32> = [getuid()]
+        allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit")
     ) async throws -> Agent {
         let store = AgentMemoryStore([
             StoredCredential(
@@ -53,9 +53,10 @@ import Glibc
         let client = try RiskCloudClient()
         let cache = TokenCache(store: store, fetcher: client, clock: SystemClock())
         let profiles = try AgentProfiles(load: { ["default": standInURL] })
-        let api = AgentAPI(
+        var api = AgentAPI(
             cache: cache, profiles: profiles, store: store, clock: SystemClock(), socketPath: socketPath,
-            requestShutdown: {})
+            requestShutdown: {}, audit: audit)
+        api.proxyTransport = client
         let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
         let server = AgentSocketServer(
             listener: listener, responder: api.router().buildResponder(), limits: limits, allowedUIDs: { allowedUIDs },
@@ -75,14 +76,16 @@ import Glibc
     /// The stand-in with our client, and an agent on a fresh socket.
     static func withAgent(
         state: StandInState = StandInState(), limits: AgentServerLimits = AgentServerLimits(),
-        allowedUIDs: Set<UInt32> = [getuid()], _ body: (Agent, StandInState, TempDir) async throws -> Void
+        allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit"),
+        _ body: (Agent, StandInState, TempDir) async throws -> Void
     ) async throws {
         await state.addClient(id: clientID, secret: secret)
         let dir = try TempDir()
         defer { try? FileManager.default.removeItem(atPath: dir.path) }
         try await withStandIn(state) { url in
             let agent = try await startAgent(
-                listener: .path(dir.socket), socketPath: dir.socket, standInURL: url, limits: limits, allowedUIDs: allowedUIDs)
+                listener: .path(dir.socket), socketPath: dir.socket, standInURL: url, limits: limits, allowedUIDs: allowedUIDs,
+                audit: audit)
             do {
                 try await body(agent, state, dir)
                 try await agent.stop()

@@ -44,41 +44,9 @@ public struct APIRunner: Sendable {
         }
     }
 
-    /// The session's token and its one refresh.
-    private actor Session {
-        let profile: String
-        let tokens: any AgentTokenSource
-        private(set) var current: TokenResponse?
-        private(set) var seen: [String] = []
-        private var refreshed = false
-
-        init(profile: String, tokens: any AgentTokenSource) {
-            self.profile = profile
-            self.tokens = tokens
-        }
-
-        func token() async throws -> TokenResponse {
-            if let current { return current }
-            return remember(try await tokens.token(profile: profile, minValid: nil))
-        }
-
-        /// A new token after a 401, or nil when this run already refreshed once.
-        func refresh() async throws -> TokenResponse? {
-            guard !refreshed else { return nil }
-            refreshed = true
-            return remember(try await tokens.refresh(profile: profile))
-        }
-
-        private func remember(_ token: TokenResponse) -> TokenResponse {
-            current = token
-            seen.append(token.accessToken.reveal())
-            return token
-        }
-    }
-
     public func run(_ request: APIRequest) async throws -> APIOutput {
-        let session = Session(profile: profile, tokens: tokens)
-        let tenant = try TenantURL(parsing: try await session.token().url)
+        let session = BearerSession(profile: profile, tokens: tokens)
+        let tenant = try await session.tenant()
         var output = request.paginate
             ? try await paginate(request, tenant: tenant, session: session)
             : try await single(request, tenant: tenant, session: session)
@@ -88,20 +56,17 @@ public struct APIRunner: Sendable {
     }
 
     /// Sends `path` with the session's token; on a 401, once per run, with a fresh one.
-    private func exchange(_ request: APIRequest, path: String, tenant: TenantURL, session: Session) async throws
+    private func exchange(_ request: APIRequest, path: String, tenant: TenantURL, session: BearerSession) async throws
         -> UpstreamResponse
     {
-        func send(_ token: TokenResponse) async throws -> UpstreamResponse {
+        try await session.exchange(status: \.status) { token in
             try await transport.send(
                 method: request.method, tenant: tenant, path: path, headers: request.headers, body: request.body,
                 token: token.accessToken, maxBodyBytes: Self.maximumResponseBytes)
         }
-        let response = try await send(try await session.token())
-        guard response.status == 401, let fresh = try await session.refresh() else { return response }
-        return try await send(fresh)
     }
 
-    private func single(_ request: APIRequest, tenant: TenantURL, session: Session) async throws -> APIOutput {
+    private func single(_ request: APIRequest, tenant: TenantURL, session: BearerSession) async throws -> APIOutput {
         let response = try await exchange(request, path: request.path, tenant: tenant, session: session)
         var out: [UInt8] = []
         if request.include { out += Array(Self.head(response).utf8) }
@@ -111,7 +76,7 @@ public struct APIRunner: Sendable {
             exitCode: (200..<300).contains(response.status) ? 0 : (request.fail ? 22 : 1))
     }
 
-    private func paginate(_ request: APIRequest, tenant: TenantURL, session: Session) async throws -> APIOutput {
+    private func paginate(_ request: APIRequest, tenant: TenantURL, session: BearerSession) async throws -> APIOutput {
         var items: [Any] = []
         var path: String? = request.path
         var visited: Set<String> = []
@@ -169,7 +134,7 @@ public struct APIRunner: Sendable {
     }
 
     /// The diagnosis line for a non-2xx answer ("" for 2xx).
-    private func diagnosis(_ response: UpstreamResponse, path: String, tenant: TenantURL, session: Session) async
+    private func diagnosis(_ response: UpstreamResponse, path: String, tenant: TenantURL, session: BearerSession) async
         -> String
     {
         guard let error = RiskCloudError.forResponse(

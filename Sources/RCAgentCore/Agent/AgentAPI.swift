@@ -3,18 +3,27 @@ import Hummingbird
 import Logging
 import Synchronization
 
-/// The profiles the config file names, as the running agent last read it.
+/// The config file as the running agent last read it: which profiles exist and their policies.
 ///
 /// Read at start and on reload (SIGHUP); a name it does not know makes it read the file once more
 /// before answering `unknown_profile`, so a `login` while the agent runs needs no reload.
 public final class AgentProfiles: Sendable {
-    private let load: @Sendable () throws -> [String: String?]
-    private let snapshot: Mutex<[String: String?]>
+    private let load: @Sendable () throws -> ConfigFile
+    private let snapshot: Mutex<ConfigFile>
 
-    /// - Parameter load: profile name → URL as written in the config file.
-    public init(load: @escaping @Sendable () throws -> [String: String?]) throws {
+    /// - Parameter config: reads the config file.
+    public init(config load: @escaping @Sendable () throws -> ConfigFile) throws {
         self.load = load
         snapshot = Mutex(try load())
+    }
+
+    /// Profiles with their URLs and no other settings (tests, and callers without a config file).
+    public convenience init(load: @escaping @Sendable () throws -> [String: String?]) throws {
+        try self.init(config: {
+            var config = ConfigFile()
+            config.profiles = try load().mapValues { ProfileConfig(url: $0) }
+            return config
+        })
     }
 
     /// Reads the config file again.
@@ -24,13 +33,18 @@ public final class AgentProfiles: Sendable {
     }
 
     /// Every profile and its configured URL.
-    public var all: [String: String?] { snapshot.withLock { $0 } }
+    public var all: [String: String?] { snapshot.withLock { $0.profiles.mapValues(\.url) } }
 
     /// True when the config names `profile` (re-reading the file once if it did not).
     public func contains(_ profile: String) -> Bool {
-        if snapshot.withLock({ $0[profile] != nil }) { return true }
+        if snapshot.withLock({ $0.profiles[profile] != nil }) { return true }
         try? reload()
-        return snapshot.withLock { $0[profile] != nil }
+        return snapshot.withLock { $0.profiles[profile] != nil }
+    }
+
+    /// The rotation policy of `profile` in the current config.
+    public func rotationPolicy(for profile: String) -> RotationPolicy {
+        snapshot.withLock { RotationPolicy(config: $0, profile: profile) }
     }
 }
 
@@ -53,9 +67,11 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         public var keyring: String
         public var token: TokenInfo
         public var lastError: ErrorInfo?
+        /// The secret's age against the rotation policy, when the keyring item says when it was stored.
+        public var rotation: RotationStatus?
 
         enum CodingKeys: String, CodingKey {
-            case profile, url, keyring, token
+            case profile, url, keyring, token, rotation
             case clientID = "client_id"
             case lastError = "last_error"
         }
@@ -100,13 +116,15 @@ public struct TokenResponse: Codable, Sendable, Equatable {
     public var expiresIn: Int
     public var profile: String
     public var url: String
+    /// The secret's age against the rotation policy (absent when the agent does not know it).
+    public var rotation: RotationStatus?
 
     enum CodingKeys: String, CodingKey {
         case accessToken = "access_token"
         case tokenType = "token_type"
         case expiresAt = "expires_at"
         case expiresIn = "expires_in"
-        case profile, url
+        case profile, url, rotation
     }
 
     /// The JSON document as the agent sends it (one line and a newline) — it holds the token.
@@ -116,13 +134,16 @@ public struct TokenResponse: Codable, Sendable, Equatable {
         return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
     }
 
-    public init(_ served: ServedToken, now: Date) {
+    public init(_ served: ServedToken, now: Date, policy: RotationPolicy? = nil) {
         accessToken = served.token.value
         tokenType = "Bearer"
         expiresAt = AgentAPI.rfc3339(served.token.expiresAt)
         expiresIn = max(0, Int(served.token.remaining(at: now)))
         profile = served.profile
         url = served.tenant.base
+        if let policy, let created = served.secretCreated {
+            rotation = policy.status(created: created, now: now)
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -133,6 +154,7 @@ public struct TokenResponse: Codable, Sendable, Equatable {
         expiresIn = try container.decode(Int.self, forKey: .expiresIn)
         profile = try container.decode(String.self, forKey: .profile)
         url = try container.decode(String.self, forKey: .url)
+        rotation = try container.decodeIfPresent(RotationStatus.self, forKey: .rotation)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -143,6 +165,7 @@ public struct TokenResponse: Codable, Sendable, Equatable {
         try container.encode(expiresIn, forKey: .expiresIn)
         try container.encode(profile, forKey: .profile)
         try container.encode(url, forKey: .url)
+        try container.encodeIfPresent(rotation, forKey: .rotation)
     }
 }
 
@@ -156,6 +179,8 @@ public struct AgentAPI: Sendable {
     let startedAt: Date
     let requestShutdown: @Sendable () async -> Void
     let audit: Logger
+    /// The tenant's HTTP side for `/v1/proxy/…` (``AgentProxy``); nil: the proxy answers 503.
+    public var proxyTransport: (any TenantStreaming)? = nil
 
     /// - Parameter requestShutdown: what `POST /v1/shutdown` does (after its answer is written).
     public init(
@@ -177,6 +202,7 @@ public struct AgentAPI: Sendable {
     public func router() -> Router<AgentRequestContext> {
         let router = Router(context: AgentRequestContext.self)
         router.add(middleware: ErrorMiddleware())
+        AgentProxy(api: self).register(on: router)
         router.get("/v1/token") { request, context in
             let profile = try Self.profile(request)
             let minValid = try Self.minValid(request)
@@ -255,7 +281,8 @@ public struct AgentAPI: Sendable {
                     expiresIn: entry?.expiresAt.map { max(0, Int($0.timeIntervalSince(now))) }),
                 lastError: entry?.lastError.map {
                     ErrorInfo(code: $0.code, message: $0.message, hint: $0.hint, upstreamStatus: $0.upstreamStatus)
-                })
+                },
+                rotation: item?.created.map { profiles.rotationPolicy(for: name).status(created: $0, now: now) })
         }
         return AgentStatus(
             version: RCAgentVersion.current, pid: getpid(), uptime: max(0, Int(now.timeIntervalSince(startedAt))),
@@ -279,7 +306,7 @@ public struct AgentAPI: Sendable {
     }
 
     private func tokenResponse(_ served: ServedToken, request: Request) throws -> Response {
-        let body = TokenResponse(served, now: clock.now())
+        let body = TokenResponse(served, now: clock.now(), policy: profiles.rotationPolicy(for: served.profile))
         let accept = request.headers[.accept] ?? ""
         let wantsText = request.uri.queryParameters.get("format") == "text"
             || (accept.contains("text/plain") && !accept.contains("json"))

@@ -13,20 +13,27 @@ public struct AgentRuntime: Sendable {
     public var store: any CredentialStore
     public var fetcher: any TokenFetching
     public var clock: any AgentClock
-    /// Profile name → URL from the config file (read at start, on reload, and on a miss).
-    public var loadProfiles: @Sendable () throws -> [String: String?]
+    /// The config file (read at start, on reload, and on a miss).
+    public var loadConfig: @Sendable () throws -> ConfigFile
     /// Releases what the edges hold (HTTP clients) once the daemon has stopped.
     public var shutdown: @Sendable () async -> Void
+    /// Rotation reminders (log warnings and desktop notifications), when set: where to remember
+    /// the last notification per profile, and how to notify.
+    public var reminders: (stateDirectory: String, notifier: any DesktopNotifier)?
+    /// The tenant's HTTP side for the proxy (`/v1/proxy/…`); nil: the proxy answers 503.
+    public var proxyTransport: (any TenantStreaming)? = nil
 
     public init(
         store: any CredentialStore, fetcher: any TokenFetching, clock: any AgentClock = SystemClock(),
-        loadProfiles: @escaping @Sendable () throws -> [String: String?],
-        shutdown: @escaping @Sendable () async -> Void = {}
+        loadConfig: @escaping @Sendable () throws -> ConfigFile,
+        shutdown: @escaping @Sendable () async -> Void = {},
+        reminders: (stateDirectory: String, notifier: any DesktopNotifier)? = nil
     ) {
+        self.reminders = reminders
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
-        self.loadProfiles = loadProfiles
+        self.loadConfig = loadConfig
         self.shutdown = shutdown
     }
 
@@ -36,10 +43,13 @@ public struct AgentRuntime: Sendable {
         let configPath = settings.configPath
         let client = try RiskCloudClient(
             settings: HTTPSettings(caFile: config.defaults.caFile, environment: settings.environment))
-        return AgentRuntime(
+        var runtime = AgentRuntime(
             store: LibSecretStore(timeout: settings.keyringTimeout), fetcher: client,
-            loadProfiles: { try ConfigFile.load(path: configPath).profiles.mapValues { $0.url } },
-            shutdown: { try? await client.shutdown() })
+            loadConfig: { try ConfigFile.load(path: configPath) },
+            shutdown: { try? await client.shutdown() },
+            reminders: (settings.stateDirectory, FreedesktopNotifier()))
+        runtime.proxyTransport = client
+        return runtime
     }
 }
 
@@ -53,6 +63,8 @@ public struct AgentDaemonOptions: Sendable {
     public var extraAllowedUIDs: Set<UInt32>
     public var limits: AgentServerLimits
     public var policy: RefreshPolicy
+    /// How often the daemon checks that its socket file is still the one it bound (``SocketWatchService``).
+    public var socketCheckInterval: Duration = .seconds(5)
 
     public init(
         socketPath: String, inheritedDescriptor: CInt? = nil, extraAllowedUIDs: Set<UInt32> = [],
@@ -74,15 +86,19 @@ public enum AgentDaemon {
     public static func run(options: AgentDaemonOptions, runtime: AgentRuntime, logger: Logger) async throws {
         ProcessHardening.apply()
         signal(SIGPIPE, SIG_IGN)
-        let profiles = try AgentProfiles(load: runtime.loadProfiles)
+        let profiles = try AgentProfiles(config: runtime.loadConfig)
         let cache = TokenCache(
             store: runtime.store, fetcher: runtime.fetcher, clock: runtime.clock, policy: options.policy,
             logger: logger.with(label: "rc-agent.cache"))
         let trigger = ShutdownTrigger()
-        let api = AgentAPI(
+        var api = AgentAPI(
             cache: cache, profiles: profiles, store: runtime.store, clock: runtime.clock,
             socketPath: options.socketPath, requestShutdown: { await trigger.fire() },
             audit: logger.with(label: "rc-agent.audit"))
+        api.proxyTransport = runtime.proxyTransport
+        let watch = SocketWatchService(
+            path: options.socketPath, interval: options.socketCheckInterval,
+            logger: logger.with(label: "rc-agent.server"))
         let allowed = options.extraAllowedUIDs.union([getuid()])
         let listener: AgentListener = options.inheritedDescriptor.map { .descriptor($0, path: options.socketPath) }
             ?? .path(options.socketPath)
@@ -90,15 +106,25 @@ public enum AgentDaemon {
             listener: listener, responder: api.router().buildResponder(), limits: options.limits,
             allowedUIDs: { allowed },
             onListening: {
+                if options.inheritedDescriptor == nil { watch.arm() }
                 Systemd.notify("READY=1\nSTATUS=serving tokens on \(options.socketPath)")
                 logger.info("agent ready", metadata: ["socket": "\(options.socketPath)", "pid": "\(getpid())"])
             },
             logger: logger.with(label: "rc-agent.server"))
         let background = BackgroundRefreshService(cache: cache)
+        let reminders = runtime.reminders.map { setup in
+            RotationReminders(
+                store: runtime.store, notifier: setup.notifier, clock: runtime.clock,
+                stateDirectory: setup.stateDirectory, logger: logger.with(label: "rc-agent.rotation"),
+                policy: { profiles.rotationPolicy(for: $0) })
+        }
 
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: server),
+                // Returns only when the socket file is gone: then the whole agent shuts down.
+                .init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: RemindersService(reminders: reminders), successTerminationBehavior: .ignore),
                 // Listed last so graceful shutdown reaches it first: STOPPING=1 goes out at once.
                 .init(service: background),
             ],
@@ -126,6 +152,53 @@ public enum AgentDaemon {
             throw error
         }
         await runtime.shutdown()
+    }
+}
+
+/// Rotation reminders at start and once a day, until shutdown; nothing when not configured.
+struct RemindersService: Service {
+    let reminders: RotationReminders?
+
+    func run() async throws {
+        guard let reminders else { return }
+        try? await cancelWhenGracefulShutdown { try await reminders.run() }
+    }
+}
+
+/// Ends the daemon when its socket file is removed or replaced, as gpg-agent does: no client can
+/// reach it any more (its runtime directory was deleted, another agent took the path), so it would
+/// only live on unseen, holding tokens. Idle for a socket systemd passed (never armed).
+final class SocketWatchService: Service {
+    private let path: String
+    private let interval: Duration
+    private let logger: Logger
+    private let bound = Mutex<(dev: UInt64, ino: UInt64)?>(nil)
+
+    init(path: String, interval: Duration, logger: Logger) {
+        self.path = path
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Records the socket file this process has just bound.
+    func arm() {
+        let identity = AgentSocket.identity(path)
+        bound.withLock { $0 = identity }
+    }
+
+    /// Returns when the file at the path is no longer the bound socket; ends quietly on shutdown.
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: self.interval)
+                guard let expected = self.bound.withLock({ $0 }) else { continue }
+                if let current = AgentSocket.identity(self.path), current == expected { continue }
+                self.logger.warning(
+                    "the socket file was removed or replaced; shutting down", metadata: ["socket": "\(self.path)"])
+                return
+            }
+        }
+        // A graceful shutdown cancelled the loop: returning then changes nothing.
     }
 }
 

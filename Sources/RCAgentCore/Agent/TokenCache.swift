@@ -7,6 +7,8 @@ public struct ServedToken: Sendable, Equatable {
     public var token: AccessToken
     /// The tenant the token was issued by (where the credentials point).
     public var tenant: TenantURL
+    /// When the secret that obtained it was first stored (the rotation clock), if known.
+    public var secretCreated: Date? = nil
 }
 
 /// Where a profile's token stands (`GET /v1/status`).
@@ -84,6 +86,7 @@ public actor TokenCache {
         var token: AccessToken?
         var tenant: TenantURL?
         var clientID: String?
+        var secretCreated: Date?
         /// Observed lifetime of `token` (see ``RefreshPolicy``).
         var lifetime: Double = 0
         var lastFetchReturnedSameToken = false
@@ -254,7 +257,7 @@ public actor TokenCache {
         guard let token = entry.token, let tenant = entry.tenant else { return nil }
         let remaining = token.remaining(at: now)
         guard remaining > 0, remaining >= minValid else { return nil }
-        return ServedToken(profile: profile, token: token, tenant: tenant)
+        return ServedToken(profile: profile, token: token, tenant: tenant, secretCreated: entry.secretCreated)
     }
 
     /// While upstream calls are held back: a still-valid token, else the last error, else nil.
@@ -276,14 +279,14 @@ public actor TokenCache {
     }
 
     private func fetch(_ profile: String, generation: Int) async {
-        let result: Result<(AccessToken, TenantURL, String), any Error>
+        let result: Result<(AccessToken, TenantURL, StoredCredential), any Error>
         do {
             guard let credential = try await store.load(profile: profile) else {
                 throw NotLoggedInError(profile: profile)
             }
             let tenant = try TenantURL(parsing: credential.url)
             let token = try await fetcher.fetchToken(tenant: tenant, clientID: credential.clientID, secret: credential.secret)
-            result = .success((token, tenant, credential.clientID))
+            result = .success((token, tenant, credential))
         } catch {
             result = .failure(error)
         }
@@ -293,12 +296,13 @@ public actor TokenCache {
         entry.inflightStartedAt = nil
         entry.lastAttemptEnded = now
         switch result {
-        case .success(let (token, tenant, clientID)):
+        case .success(let (token, tenant, credential)):
             let same = entry.token?.value == token.value
             if !same { entry.lifetime = max(0, token.expiresAt.timeIntervalSince(token.obtainedAt)) }
             entry.token = token
             entry.tenant = tenant
-            entry.clientID = clientID
+            entry.clientID = credential.clientID
+            entry.secretCreated = credential.created
             entry.lastFetchReturnedSameToken = same
             entry.lastSuccess = now
             entry.lastError = nil

@@ -41,9 +41,11 @@ public struct StatusReport: Sendable, Equatable, Codable {
     public var profiles: [ProfileStatus]
     /// Config warnings (unknown keys).
     public var warnings: [String]
+    /// The running agent's view, when it was asked.
+    public var agent: AgentView?
 
     enum CodingKeys: String, CodingKey {
-        case keyring, profiles, warnings
+        case keyring, profiles, warnings, agent
         case configPath = "config"
         case keyringError = "keyring_error"
     }
@@ -94,6 +96,7 @@ public struct StatusReport: Sendable, Equatable, Codable {
 
     /// The exit status of the worst problem found (like `gh auth status`).
     public var exitStatus: ExitStatus {
+        if agent?.failedToStart == true { return .agentUnreachable }
         if keyring != .ok || profiles.contains(where: { $0.keyring != .ok }) { return .keyringUnavailable }
         if profiles.contains(where: { !$0.secretStored }) { return .notLoggedIn }
         return .ok
@@ -111,6 +114,7 @@ public struct StatusReport: Sendable, Equatable, Codable {
         if let keyringError { out += " (\(keyringError))" }
         out += "\n"
         for warning in warnings { out += "warning: \(warning)\n" }
+        if let agent { out += agent.render() }
         for p in profiles {
             out += "\nprofile \(p.profile)\n"
             out += "  url:        \(p.url ?? "(not set)")\n"
@@ -122,6 +126,11 @@ public struct StatusReport: Sendable, Equatable, Codable {
                 if p.storedItems > 1 {
                     out += "  note:       a rotation was interrupted: \(p.storedItems) secrets are stored and the newest is in use;\n"
                     out += "              run `rc-agent rotate --resume --profile \(p.profile)` to remove the older\n"
+                }
+                if let token = agent?.status?.profiles.first(where: { $0.profile == p.profile })?.token {
+                    out += "  token:      \(token.state.rawValue)"
+                    if let expiresAt = token.expiresAt { out += ", expires \(expiresAt)" }
+                    out += "\n"
                 }
                 if let rotation = p.rotation {
                     out += "  rotation:   \(rotation.state.rawValue), due \(RotationStatus.day(rotation.dueAt))"
@@ -143,5 +152,39 @@ public struct StatusReport: Sendable, Equatable, Codable {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// What `status` learned from the agent on the socket.
+public struct AgentView: Sendable, Equatable, Codable {
+    public var running: Bool
+    public var socket: String
+    /// The agent's own `GET /v1/status`, when it answered.
+    public var status: AgentStatus?
+    /// Why it did not answer.
+    public var error: String?
+    /// True when it was to be started (autostart) and could not be.
+    public var failedToStart: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case running, socket, status, error
+        case failedToStart = "failed_to_start"
+    }
+
+    /// Asks the agent on `socketPath`, starting one first when `autostart` is on.
+    public static func collect(socketPath: String, autostart: Bool, settings: Settings) async -> AgentView {
+        do {
+            let client = try await AgentLauncher.connect(socketPath: socketPath, autostart: autostart, settings: settings)
+            return AgentView(running: true, socket: socketPath, status: try await client.status(), error: nil, failedToStart: false)
+        } catch let error as RCAgentError {
+            return AgentView(running: false, socket: socketPath, status: nil, error: error.message, failedToStart: autostart)
+        } catch {
+            return AgentView(running: false, socket: socketPath, status: nil, error: "\(error)", failedToStart: autostart)
+        }
+    }
+
+    func render() -> String {
+        guard let status else { return "agent: not running (\(socket))\n" }
+        return "agent: running, pid \(status.pid), up \(status.uptime) s, socket \(status.socket)\n"
     }
 }

@@ -116,6 +116,20 @@ public struct UpstreamResponse: Sendable {
     }
 }
 
+/// An answer from the tenant whose body is still arriving (``RiskCloudClient/stream(method:tenant:path:headers:body:token:)``).
+public struct StreamingUpstreamResponse: Sendable {
+    public let status: Int
+    public let headers: [(name: String, value: String)]
+    /// The body as it arrives; iterate it once. Reading slowly slows the tenant down (backpressure).
+    public let body: HTTPClientResponse.Body
+
+    public init(status: Int, headers: [(name: String, value: String)], body: HTTPClientResponse.Body) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
 /// The real connection to a tenant: the token endpoint and bearer `GET`s, over AsyncHTTPClient.
 ///
 /// It owns its HTTP clients: call ``shutdown()`` once when done (or use ``withClient(settings:clock:_:)``).
@@ -276,6 +290,36 @@ public struct RiskCloudClient: TokenFetching {
         method: String, tenant: TenantURL, path: String, headers: [(name: String, value: String)] = [],
         body: [UInt8]? = nil, token: Secret?, maxBodyBytes: Int = 8 << 20
     ) async throws -> UpstreamResponse {
+        let request = Self.request(method: method, tenant: tenant, path: path, headers: headers, body: body, token: token)
+        return try await send(
+            request, tenant: tenant, path: Self.plainPath(path), maxBodyBytes: maxBodyBytes,
+            redacting: token.map { [$0.reveal()] } ?? [])
+    }
+
+    /// ``send(method:tenant:path:headers:body:token:maxBodyBytes:)`` without collecting the body:
+    /// returns once the status and headers have arrived, with the body still streaming (the
+    /// agent's proxy passes it on as it comes). Throws ``RiskCloudError`` when no answer arrives.
+    ///
+    /// Time limits: connecting ``HTTPSettings/connectTimeout``, the head within
+    /// ``HTTPSettings/requestTimeout``, and then no more than ``HTTPSettings/readTimeout`` of
+    /// silence while the body arrives (errors from the body are AsyncHTTPClient's own).
+    public func stream(
+        method: String, tenant: TenantURL, path: String, headers: [(name: String, value: String)] = [],
+        body: [UInt8]? = nil, token: Secret?
+    ) async throws -> StreamingUpstreamResponse {
+        let request = Self.request(method: method, tenant: tenant, path: path, headers: headers, body: body, token: token)
+        let response = try await execute(request, tenant: tenant, path: Self.plainPath(path))
+        return StreamingUpstreamResponse(
+            status: Int(response.status.code), headers: response.headers.map { (name: $0.name, value: $0.value) },
+            body: response.body)
+    }
+
+    /// The request `send` and `stream` make: defaults, the caller's headers (minus the reserved
+    /// ones), then the bearer token.
+    private static func request(
+        method: String, tenant: TenantURL, path: String, headers: [(name: String, value: String)], body: [UInt8]?,
+        token: Secret?
+    ) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: tenant.url(path: path))
         request.method = HTTPMethod(rawValue: method.uppercased())
         request.headers.add(name: "Accept", value: "application/json")
@@ -288,25 +332,18 @@ public struct RiskCloudClient: TokenFetching {
             request.headers.replaceOrAdd(name: header.name, value: header.value)
         }
         if let token { request.headers.replaceOrAdd(name: "Authorization", value: "Bearer " + token.reveal()) }
-        let plainPath = String(path.prefix { $0 != "?" })
-        return try await send(
-            request, tenant: tenant, path: plainPath, maxBodyBytes: maxBodyBytes,
-            redacting: token.map { [$0.reveal()] } ?? [])
+        return request
     }
+
+    /// `path` without its query: what diagnoses and logs name.
+    static func plainPath(_ path: String) -> String { String(path.prefix { $0 != "?" }) }
 
     // MARK: - Transport
 
     private func send(
         _ request: HTTPClientRequest, tenant: TenantURL, path: String, maxBodyBytes: Int, redacting: [String]
     ) async throws -> UpstreamResponse {
-        let client = transport.proxy.map { $0.bypasses(host: tenant.host) } == false
-            ? (transport.proxied ?? transport.direct) : transport.direct
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, timeout: Self.amount(settings.requestTimeout))
-        } catch {
-            throw try classify(error, tenant: tenant, path: path)
-        }
+        let response = try await execute(request, tenant: tenant, path: path)
         let status = Int(response.status.code)
         do {
             let body = try await response.body.collect(upTo: maxBodyBytes)
@@ -317,6 +354,19 @@ public struct RiskCloudClient: TokenFetching {
             throw RiskCloudError(
                 .unexpectedResponse(status: status, excerpt: "the body is larger than \(maxBodyBytes) bytes"),
                 tenant: tenant.base, path: path)
+        } catch {
+            throw try classify(error, tenant: tenant, path: path)
+        }
+    }
+
+    /// Sends `request` (through `HTTPS_PROXY` unless the tenant bypasses it) and waits for the head.
+    private func execute(_ request: HTTPClientRequest, tenant: TenantURL, path: String) async throws
+        -> HTTPClientResponse
+    {
+        let client = transport.proxy.map { $0.bypasses(host: tenant.host) } == false
+            ? (transport.proxied ?? transport.direct) : transport.direct
+        do {
+            return try await client.execute(request, timeout: Self.amount(settings.requestTimeout))
         } catch {
             throw try classify(error, tenant: tenant, path: path)
         }

@@ -62,6 +62,35 @@ public struct RotationStatus: Sendable, Equatable, Codable {
         case state
     }
 
+    public init(ageDays: Int, rotateAfterDays: Int, dueAt: Date, state: RotationState) {
+        self.ageDays = ageDays
+        self.rotateAfterDays = rotateAfterDays
+        self.dueAt = dueAt
+        self.state = state
+    }
+
+    // `due_at` is RFC 3339 UTC whatever the encoder's date strategy: the socket API and
+    // `status --json` must agree.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        ageDays = try container.decode(Int.self, forKey: .ageDays)
+        rotateAfterDays = try container.decode(Int.self, forKey: .rotateAfterDays)
+        state = try container.decode(RotationState.self, forKey: .state)
+        let text = try container.decode(String.self, forKey: .dueAt)
+        guard let date = ISO8601DateFormatter().date(from: text) else {
+            throw DecodingError.dataCorruptedError(forKey: .dueAt, in: container, debugDescription: "not RFC 3339: \(text)")
+        }
+        dueAt = date
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ageDays, forKey: .ageDays)
+        try container.encode(rotateAfterDays, forKey: .rotateAfterDays)
+        try container.encode(ISO8601DateFormatter().string(from: dueAt), forKey: .dueAt)
+        try container.encode(state, forKey: .state)
+    }
+
     /// True when a reminder is due (`due_soon` or `overdue`).
     public var needsReminder: Bool { state != .ok }
 

@@ -26,7 +26,9 @@ struct Exec: AsyncParsableCommand {
         var token: TokenResponse?
         try await runReportingErrors {
             let settings = try global.settings()
-            token = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            let served = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            CommandReminder.emit(for: served, settings: settings)
+            token = served
             return .ok
         }
         guard let token else { return }

@@ -14,6 +14,7 @@ struct Login: AsyncParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var agent: SocketOption
 
     @Option(help: "Tenant URL, e.g. acme.logicgate.com (default: $RC_AGENT_URL, then the config).")
     var url: String?
@@ -46,6 +47,8 @@ struct Login: AsyncParsableCommand {
                 ).login(request)
             }
             Terminal.standardError.write(LoginReport(outcome: outcome).render())
+            // A running agent must drop a token (or a credentials_rejected latch) from the old secret.
+            _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)
             return .ok
         }
     }

@@ -7,6 +7,7 @@ struct Logout: AsyncParsableCommand {
         abstract: "Remove the profile's credentials from the keyring (idempotent).")
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var agent: SocketOption
 
     @Flag(help: "Remove every rc-agent item from the keyring, for all profiles.")
     var all = false
@@ -16,6 +17,9 @@ struct Logout: AsyncParsableCommand {
             let settings = try global.settings()
             let removed = try await LogoutService(store: LibSecretStore(timeout: settings.keyringTimeout))
                 .logout(profile: all ? nil : settings.profile)
+            for profile in removed {
+                _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)
+            }
             Terminal.standardError.write(removed.isEmpty
                 ? "nothing to remove: no credentials stored\n"
                 : "removed credentials for \(removed.joined(separator: ", "))\n")

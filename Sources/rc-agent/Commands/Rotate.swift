@@ -13,7 +13,7 @@ struct Rotate: AsyncParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
-    @OptionGroup var agent: AgentOptions
+    @OptionGroup var agent: SocketOption
 
     @Flag(name: .customLong("client-secret-stdin"), help: "Read the new Client Secret from standard input.")
     var clientSecretStdin = false

@@ -6,9 +6,14 @@ import RCAgentCore
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show profiles, stored credentials and keyring state.",
-        discussion: "Exits with the code of the worst problem found: 5 keyring locked or unavailable, 2 not logged in.")
+        discussion: """
+            Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. Exits with \
+            the code of the worst problem found: 3 agent could not be started, 5 keyring locked or \
+            unavailable, 2 not logged in.
+            """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var agent: AgentOptions
 
     @Flag(help: "Print one stable JSON document.")
     var json = false
@@ -16,9 +21,11 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let report = await StatusReport.collect(
+            var report = await StatusReport.collect(
                 settings: settings, onlyProfile: settings.profileExplicit ? settings.profile : nil,
-                store: LibSecretStore(timeout: settings.keyringTimeout), now: Date())
+                store: LiveDependencies.credentialStore(settings), now: Date())
+            report.agent = await AgentView.collect(
+                socketPath: agent.socketPath, autostart: agent.autostart, settings: settings)
             Terminal.standardOutput.write(json ? report.json() + "\n" : report.render())
             return report.exitStatus
         }

@@ -21,6 +21,7 @@ struct Token: AsyncParsableCommand {
         try await runReportingErrors {
             let settings = try global.settings()
             let token = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            CommandReminder.emit(for: token, settings: settings)
             Terminal.standardOutput.write(json ? try token.jsonText() : token.accessToken.reveal() + "\n")
             return .ok
         }

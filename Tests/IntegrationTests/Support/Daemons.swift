@@ -1,0 +1,182 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A long-running process a test starts in the background (`rc-agent daemon`,
+/// `systemd-socket-activate …`) and must end, also when the test fails: ``kill()`` is synchronous
+/// so a `defer` can call it.
+///
+/// Spawned with posix_spawn, an EMPTY signal mask and default dispositions: a child of
+/// Foundation.Process inherits this test process's mask (nearly every signal blocked), so the
+/// SIGTERM/SIGHUP a test sends would never arrive. Descriptors above stderr are closed in the
+/// child: a daemon holding another test's pipe would keep that test's `runProcess` waiting.
+final class BackgroundProcess: @unchecked Sendable {
+    let pid: pid_t
+    /// stdout and stderr of the process (inside the test's sandbox, so leak scans see it).
+    let logPath: String
+    private let lock = NSLock()
+    private var status: Int32?
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String], logPath: String) throws {
+        self.logPath = logPath
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        Self.closeFrom3(&actions)
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") }
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv + [nil], envp + [nil])
+        guard spawned == 0 else {
+            throw SpawnError(message: "posix_spawn \(executable): \(String(cString: strerror(spawned)))")
+        }
+        self.pid = pid
+    }
+
+    /// `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (glibc 2.34), looked up at run time:
+    /// Swift's Glibc module does not declare it.
+    private static func closeFrom3(_ actions: inout posix_spawn_file_actions_t) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np")
+        else { return }
+        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+    }
+
+    struct SpawnError: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    /// The exit status (128 + N when killed by signal N), or nil while it runs. Reaps it.
+    var exitStatus: Int32? {
+        lock.withLock {
+            if status == nil {
+                var raw: Int32 = 0
+                if waitpid(pid, &raw, WNOHANG) == pid {
+                    // WIFEXITED/WEXITSTATUS/WTERMSIG are macros Swift does not import.
+                    status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+                }
+            }
+            return status
+        }
+    }
+
+    func send(_ signal: Int32) {
+        if exitStatus == nil { Glibc.kill(pid, signal) }
+    }
+
+    /// Waits (polling, at most `seconds`) for the process to exit; nil if it is still running.
+    func waitForExit(seconds: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while exitStatus == nil, Date() < deadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return exitStatus
+    }
+
+    /// SIGKILL (if it still runs) and reap.
+    func kill() {
+        guard exitStatus == nil else { return }
+        Glibc.kill(pid, SIGKILL)
+        lock.withLock {
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+            status = 128 + SIGKILL
+        }
+    }
+
+    /// What the process wrote so far.
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+}
+
+/// Agents found by their command line, for the ones a test did not spawn itself (`rc-agent start`,
+/// autostart): they are not our children and outlive the test unless stopped.
+enum RunningAgents {
+    /// Live (non-zombie) `rc-agent daemon` processes with an argument containing `marker` (a sandbox path).
+    static func pids(mentioning marker: String) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { pid_t($0) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), isAlive(pid) else {
+                return false
+            }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return arguments.contains("daemon") && arguments.contains { $0.contains(marker) }
+        }
+    }
+
+    /// True while `pid` exists and is not a zombie (a daemon orphaned to a non-reaping pid 1 stays one).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
+    }
+
+    /// Waits (polling, at most `seconds`) until none of `pids` is alive.
+    static func waitUntilGone(_ pids: [pid_t], seconds: Double = 15) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while pids.contains(where: isAlive), Date() < deadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return !pids.contains(where: isAlive)
+    }
+
+    /// SIGKILLs every agent `pids(mentioning:)` finds; returns how many there were.
+    @discardableResult
+    static func kill(mentioning marker: String) -> Int {
+        let found = pids(mentioning: marker)
+        for pid in found { Glibc.kill(pid, SIGKILL) }
+        return found.count
+    }
+}
+
+/// One HTTP exchange with curl over a Unix socket.
+struct SocketReply: Sendable {
+    /// curl's run (stdout: the body, then a newline and the HTTP status).
+    let run: CLIResult
+    let status: Int
+    let body: String
+
+    /// The body as a JSON object (nil when it is not one).
+    var json: [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+    }
+
+    /// `error.code` of an error document.
+    var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+}
+
+/// `curl --unix-socket SOCKET http://localhost TARGET` (optionally run as another user through `setpriv`).
+func curlUnixSocket(
+    socket: String, _ target: String, method: String = "GET", headers: [String] = [], asUID uid: UInt32? = nil,
+    environment: [String: String]
+) async throws -> SocketReply {
+    var command = ["/usr/bin/curl", "-sS", "--max-time", "60", "--unix-socket", socket, "-X", method]
+    command += headers.flatMap { ["-H", $0] } + ["-w", "\n%{http_code}", "http://localhost" + target]
+    if let uid {
+        command = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups"] + command
+    }
+    let run = try await runProcess(command[0], Array(command.dropFirst()), environment: environment)
+    let lines = run.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+    let status = lines.last.flatMap { Int($0) } ?? 0
+    let body = lines.dropLast().joined(separator: "\n")
+    return SocketReply(run: run, status: status, body: body)
+}
