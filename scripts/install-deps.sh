@@ -12,6 +12,7 @@ packages=(
     util-linux          # setpriv: the other-uid test
     systemd             # systemd-socket-activate: the socket-activation test
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
+    hyperfine           # make bench: whole-process timings, interleaved runs
     python3-dbus python3-gi  # scripts/test-notification-service.py: a desktop notification daemon for tests
     dpkg-dev            # make deb: dpkg-deb, dpkg-shlibdeps (Depends:), dpkg-parsechangelog
     lintian             # make test-packaging: the .deb's checks

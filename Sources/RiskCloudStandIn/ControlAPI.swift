@@ -17,6 +17,8 @@ struct ControlAPI {
                 "api_requests": await state.apiRequestCount,
                 "minted_tokens": await state.mintedTokenCount,
             ])
+        case (.get, "/_standin/tokens"):
+            return StandInResponder.json(.ok, ["tokens": await state.mintedTokens])
         case (.post, "/_standin/clients"):
             guard let id = object["id"] as? String, let secret = object["secret"] as? String else {
                 return Self.bad("need {\"id\": …, \"secret\": …, \"restricted\": false}")

@@ -28,6 +28,7 @@
 //   POST /_standin/clear-failures
 //   POST /_standin/revoke-tokens   every issued token answers 401 from now on
 //   GET  /_standin/counters        {"token_requests","api_requests","minted_tokens"}
+//   GET  /_standin/tokens          {"tokens":[…]} every token minted (leak scans look for them)
 import ArgumentParser
 import Dispatch
 import Foundation

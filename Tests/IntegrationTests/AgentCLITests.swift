@@ -215,7 +215,8 @@ struct AgentCLITests {
             #expect(run.status == 0, "\(run.stderr)")
             let lines = run.stdout.split(separator: "\n").map(String.init)
             #expect(lines.filter { $0 == "200" }.count == 200, "200 answers of 200 OK")
-            let tokens = Set(lines.filter { $0 != "200" })
+            #expect(lines.count == 400, "a token and a status line per request")
+            let tokens = Set(lines.filter { Int($0) == nil })
             tokens.forEach(world.sandbox.leaks.watch)
             #expect(tokens.count == 1, "all got the same token")
             #expect(await world.state.tokenRequestCount == before + 1, "exactly one upstream token call")
@@ -513,7 +514,8 @@ final class AgentWorld: @unchecked Sendable {
             if await process.waitForExit(seconds: 10) == nil { process.kill() }
         }
         let left = RunningAgents.pids(mentioning: sandbox.root)
-        #expect(await RunningAgents.waitUntilGone(left), "agents left running: \(left)")
+        let log = (try? String(contentsOfFile: sandbox.root + "/state/rc-agent/agent.log", encoding: .utf8)) ?? ""
+        #expect(await RunningAgents.waitUntilGone(left), "agents left running: \(left)\n\(log.suffix(3000))")
     }
 
     /// SIGKILL for anything this test spawned that still runs.

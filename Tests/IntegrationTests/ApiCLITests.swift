@@ -119,7 +119,7 @@ struct ApiCLITests {
             #expect(fromStdin.status == 1, "\(fromStdin)")
             #expect(fromStdin.stdout.contains("Malformed JSON request body"))
 
-            let wrongMethod = try await session.run(["api", "/api/v2/records", "-d", #"{"name":"x"}"#])
+            let wrongMethod = try await session.run(["api", "/api/v2/applications", "-d", #"{"name":"x"}"#])
             #expect(wrongMethod.status == 1, "\(wrongMethod)")
             #expect(wrongMethod.stdout.contains("Request method 'POST' is not supported"))
         }

@@ -6,20 +6,18 @@ import Testing
 /// (private) gnome-keyring, the stand-in tenant on loopback.
 @Suite(.enabled(if: hasPrivateKeyring, "needs scripts/with-keyring.sh (make test)"))
 struct LoginCLITests {
-    let sandbox: Sandbox
-    let profile = "it-" + String(UUID().uuidString.prefix(8)).lowercased()
-    let clientID = "client-" + String(UUID().uuidString.prefix(6))
-    let secret = "s3cr3t-" + UUID().uuidString
+    let session: LoggedInSession
+    var sandbox: Sandbox { session.sandbox }
+    var profile: String { session.profile }
+    var clientID: String { session.clientID }
+    var secret: String { session.secret }
 
     init() throws {
-        sandbox = try Sandbox()
-        sandbox.leaks.watch(secret)
+        session = try LoggedInSession()
     }
 
     func login(_ url: String, secret: String, extra: [String] = []) async throws -> CLIResult {
-        try await sandbox.rcAgent(
-            ["login", "--profile", profile, "--url", url, "--client-id", clientID, "--client-secret-stdin"] + extra,
-            stdin: secret + "\n")
+        try await session.attemptLogin(url, secret: secret, extra: extra)
     }
 
     @Test func loginStoresInKeyringAndConfig() async throws {

@@ -194,7 +194,7 @@ import Testing
             let status = download.finish()
             #expect(status == 0)
             let total = await state.streamedBodyBytes
-            #expect(total > 64 << 20)
+            #expect(total > 64_000_000)
             #expect(first.count + rest.count == total)
             #expect(first.count >= 1 << 20)
             #expect(producedWhenFirstMiBArrived < total / 2, "the stand-in had produced \(producedWhenFirstMiBArrived) of \(total) bytes")
@@ -241,8 +241,8 @@ func proxyCurl(
 }
 
 /// curl writing a download to a pipe that the test reads at its own pace, on a thread of its own
-/// (blocking reads must not hold the test's cooperative threads).
-final class StreamingCurl: Sendable {
+/// (blocking reads must not hold the test's cooperative threads). Read from one task at a time.
+final class StreamingCurl: @unchecked Sendable {
     private let process: Process
     private let output: FileHandle
 
@@ -304,9 +304,12 @@ final class AuditLines: Sendable {
             set { metadata[key] = newValue }
         }
 
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            box.append(([event.message.description] + fields).joined(separator: " "))
+        func log(
+            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+            function: String, line: UInt
+        ) {
+            let fields = self.metadata.merging(metadata ?? [:]) { $1 }.sorted { $0.key < $1.key }
+            box.append(([message.description] + fields.map { "\($0.key)=\($0.value)" }).joined(separator: " "))
         }
     }
 }

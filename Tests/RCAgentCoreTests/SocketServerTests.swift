@@ -161,7 +161,9 @@ import Glibc
 
     @Test func tenantOutageWithoutAValidTokenIsA502WithTheDiagnosis() async throws {
         let state = StandInState()
-        await state.inject(.status(503, body: nil), times: 1)
+        // The outage lasts: a loaded machine may pass the first backoff (0.5 s) between the two
+        // requests, and then the second one may ask the tenant again — and must fail again.
+        await state.inject(.status(503, body: nil))
         try await Self.withAgent(state: state) { agent, state, _ in
             let failed = try await curl(agent.socket, "/v1/token")
             #expect(failed.status == 502)
@@ -173,7 +175,9 @@ import Glibc
             } catch let error as AgentError {
                 #expect(error.exitStatus == .tenantUnreachable)
             }
-            #expect(await state.tokenRequestCount == 1)
+            // Backoff: at most one more attempt in the time two requests take (exact counts are
+            // TokenCacheTests' job, on a test clock).
+            #expect(await state.tokenRequestCount <= 2)
         }
     }
 

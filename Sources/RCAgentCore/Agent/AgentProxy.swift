@@ -173,9 +173,12 @@ struct AgentProxy: Sendable {
             audit.info("proxied", metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })
             return response(for: upstream, diagnosis: diagnosis?.code, logged: logged)
         } catch let error as any RCAgentError {
-            logged["status"] = "\(AgentError.httpStatus(for: error))"
+            let status = AgentError.httpStatus(for: error)
+            logged["status"] = "\(status)"
             logged["diagnosis"] = "\(error.code)"
-            audit.warning("proxy refused", metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })
+            audit.warning(
+                status >= 500 ? "proxy failed" : "proxy refused",
+                metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })
             var response = AgentAPI.errorResponse(error)
             response.headers[Self.diagnosisHeader] = error.code
             return response

@@ -93,7 +93,7 @@ public enum AgentSocket {
 
     /// Creates a listening socket at `path`, mode 0600 from birth: bind(2) creates the file with
     /// the process umask, so the umask is 0177 for that one call (under a lock: it is process-wide).
-    static func listen(at path: String, backlog: CInt = 256) throws -> CInt {
+    static func listen(at path: String, backlog: CInt = AgentSocket.backlog) throws -> CInt {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketSetupError("socket: \(String(cString: strerror(errno)))") }
         var address = unixAddress(path)
@@ -115,6 +115,9 @@ public enum AgentSocket {
     }
 
     private static let umaskLock = Mutex(())
+
+    /// Connections the kernel queues before the agent accepts them.
+    static let backlog: CInt = 256
 
     /// `path` as a `sockaddr_un` (the caller has checked its length).
     static func unixAddress(_ path: String) -> sockaddr_un {

@@ -13,6 +13,10 @@ import Synchronization
 import Glibc
 #endif
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where the agent listens.
 public enum AgentListener: Sendable {
     /// Bind this path: private directory checked, stale socket probed, socket 0600 from birth,
@@ -113,11 +117,19 @@ public final class AgentSocketServer: Service, Sendable {
         let logger = self.logger
         await withDiscardingTaskGroup { group in
             do {
-                try await serverChannel.executeThenClose { inbound in
-                    for try await accepted in inbound.cancelOnGracefulShutdown() {
-                        guard case .http(let http, let value) = accepted else { continue }
-                        group.addTask { await http.handle(value: value, logger: logger) }
+                // Graceful shutdown closes the listener and the loop runs on until the inbound stream
+                // ends: every connection accepted before the close still reaches `handle`. Leaving the
+                // loop early dropped those (clients connecting during shutdown, such as `rc-agent
+                // stop` probing), and an unused connection traps ("Deinited NIOAsyncWriter").
+                try await withGracefulShutdownHandler {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await accepted in inbound {
+                            guard case .http(let http, let value) = accepted else { continue }
+                            group.addTask { await http.handle(value: value, logger: logger) }
+                        }
                     }
+                } onGracefulShutdown: {
+                    serverChannel.channel.close(promise: nil)
                 }
             } catch {
                 logger.error("accepting connections failed: \(error)")
@@ -132,13 +144,21 @@ public final class AgentSocketServer: Service, Sendable {
 
     // MARK: Listener
 
+    /// NIO's `bind(_: NIOBSDSocket.Handle)` calls listen(2) with its default backlog (128) before
+    /// the backlog option applies, so a burst of more than 128 clients got EAGAIN; listen(2) again
+    /// on the listening socket sets the intended one.
+    private static func restoreBacklog(_ fd: CInt) {
+        _ = Glibc.listen(fd, AgentSocket.backlog)
+    }
+
     private func bind() async throws -> (NIOAsyncChannel<Accepted, Never>, (dev: UInt64, ino: UInt64)?) {
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.backlog, value: AgentSocket.backlog)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
         switch listener {
         case .descriptor(let fd, let path):
             let channel = try await bootstrap.bind(NIOBSDSocket.Handle(fd)) { self.setUp(child: $0) }
+            Self.restoreBacklog(fd)
             logger.info("listening on the socket systemd passed", metadata: ["socket": "\(path ?? "fd \(fd)")"])
             return (channel, nil)
         case .path(let path):
@@ -154,6 +174,7 @@ public final class AgentSocketServer: Service, Sendable {
                 if let identity { AgentSocket.remove(path, ifIdentity: identity) }
                 throw SocketSetupError("cannot listen on \(path): \(error)")
             }
+            Self.restoreBacklog(fd)
             logger.info("listening", metadata: ["socket": "\(path)"])
             return (channel, identity)
         }

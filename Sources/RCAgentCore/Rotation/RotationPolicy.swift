@@ -87,7 +87,8 @@ public struct RotationStatus: Sendable, Equatable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(ageDays, forKey: .ageDays)
         try container.encode(rotateAfterDays, forKey: .rotateAfterDays)
-        try container.encode(ISO8601DateFormatter().string(from: dueAt), forKey: .dueAt)
+        // Not ISO8601DateFormatter(): it builds an ICU formatter per call, on every token served.
+        try container.encode(dueAt.formatted(.iso8601), forKey: .dueAt)
         try container.encode(state, forKey: .state)
     }
 

@@ -15,17 +15,24 @@ struct LoggedInSession: Sendable {
         sandbox.leaks.watch(secret)
     }
 
-    /// `rc-agent login` for the profile, the secret on stdin.
+    /// `rc-agent login` for the profile, the secret on stdin; expects success.
     @discardableResult
     func login(_ url: String, clientID: String? = nil, secret: String? = nil, extra: [String] = []) async throws
         -> CLIResult
     {
-        let result = try await sandbox.rcAgent(
+        let result = try await attemptLogin(url, clientID: clientID, secret: secret, extra: extra)
+        #expect(result.status == 0, "login: \(result)")
+        return result
+    }
+
+    /// `rc-agent login` for the profile, the secret on stdin, whatever the outcome.
+    func attemptLogin(_ url: String, clientID: String? = nil, secret: String? = nil, extra: [String] = []) async throws
+        -> CLIResult
+    {
+        try await sandbox.rcAgent(
             ["login", "--profile", profile, "--url", url, "--client-id", clientID ?? self.clientID,
              "--client-secret-stdin"] + extra,
             stdin: (secret ?? self.secret) + "\n")
-        #expect(result.status == 0, "login: \(result)")
-        return result
     }
 
     /// `rc-agent ARGS --profile PROFILE`.
