@@ -180,3 +180,35 @@ func curlUnixSocket(
     let body = lines.dropLast().joined(separator: "\n")
     return SocketReply(run: run, status: status, body: body)
 }
+
+/// A client that connects to the Unix socket at `path`, sends `partial` (a request it never
+/// finishes) and then stays silent until closed: a slowloris for one connection.
+final class StalledClient {
+    private var fd: CInt
+
+    init(socket path: String, partial: String) throws {
+        fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        let bytes = Array(partial.utf8)
+        guard fd >= 0, connected == 0, Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
+            Glibc.close(fd)
+            throw BackgroundProcess.SpawnError(message: "cannot connect to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    deinit { close() }
+}
