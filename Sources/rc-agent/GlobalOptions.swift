@@ -7,7 +7,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (default: $RC_AGENT_CONFIG, then $XDG_CONFIG_HOME/rc-agent/config.toml).")
     var config: String?
 
-    @Option(name: .long, help: "Profile name (default: $RC_PROFILE, then 'default').")
+    @Option(name: .long, help: "Profile name (default: $RC_PROFILE, then [defaults] profile in the config, then 'default').")
     var profile: String?
 
     /// The process environment with the flags applied, resolved once per command.

@@ -114,36 +114,56 @@ struct RotateCLITests {
 
     /// A rotation killed after the new item was stored and before the old one was removed leaves
     /// two items. Build that state exactly (secret-tool stores the newer item beside the old one)
-    /// and check that the newest secret is used, status says what happened, and --resume cleans up.
-    @Test func interruptedRotationKeepsAWorkingCredentialAndResumeFinishesIt() async throws {
+    /// and check that the newest secret is used, status says what happened, `rotate --resume`
+    /// cleans up — and so does the next agent start.
+    @Test func interruptedRotationKeepsAWorkingCredentialAndIsFinishedLater() async throws {
         let state = StandInState()
         try await withLoggedInAgent(state) { url in
-            await state.resetSecret(clientID: clientID, newSecret: newSecret)
-            let newer = String(Int(Date().timeIntervalSince1970) + 5)
-            let store = try await runProcess(
-                "/usr/bin/secret-tool",
-                ["store", "--label=Risk Cloud credentials (\(profile))", "service", "rc-agent", "profile", profile,
-                 "client_id", clientID, "url", url, "created", newer],
-                stdin: newSecret, environment: sandbox.environment)
-            #expect(store.status == 0, "\(store)")
+            /// What a rotation that died between its two keyring steps leaves behind.
+            func interruptedRotation(to secret: String, createdOffset: Int) async throws {
+                await state.resetSecret(clientID: clientID, newSecret: secret)
+                let store = try await runProcess(
+                    "/usr/bin/secret-tool",
+                    ["store", "--label=Risk Cloud credentials (\(profile))", "service", "rc-agent", "profile", profile,
+                     "client_id", clientID, "url", url, "created", String(Int(Date().timeIntervalSince1970) + createdOffset)],
+                    stdin: secret, environment: sandbox.environment)
+                #expect(store.status == 0, "\(store)")
+            }
+            func storedItems() async throws -> Int? {
+                let json = try await sandbox.rcAgent(["status", "--json", "--profile", profile])
+                let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+                return (parsed?["profiles"] as? [[String: Any]])?.first?["stored_items"] as? Int
+            }
 
+            try await interruptedRotation(to: newSecret, createdOffset: 5)
             let status = try await sandbox.rcAgent(["status", "--profile", profile])
             #expect(status.stdout.contains("a rotation was interrupted: 2 secrets are stored"), "\(status)")
             #expect(status.stdout.contains("rc-agent rotate --resume --profile \(profile)"))
 
-            _ = try await sandbox.rcAgent(["stop"])  // a new agent reads the keyring afresh
-            let token = try await sandbox.rcAgent(["token", "--profile", profile], env: ["RC_AGENT_NO_AUTOSTART": "0"])
-            #expect(token.status == 0, "the newest (verified) secret works: \(token)")
-
             let resume = try await sandbox.rcAgent(["rotate", "--resume", "--profile", profile])
             #expect(resume.status == 0, "\(resume)")
             #expect(resume.stderr.contains("the older secret was removed"))
-            let json = try await sandbox.rcAgent(["status", "--json", "--profile", profile])
-            let parsed = try #require(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-            #expect((parsed["profiles"] as? [[String: Any]])?.first?["stored_items"] as? Int == 1)
+            #expect(try await storedItems() == 1)
             #expect(try await TestKeyring.secret(profile: profile, environment: sandbox.environment) == newSecret)
             let again = try await sandbox.rcAgent(["rotate", "--resume", "--profile", profile])
             #expect(again.stderr.contains("nothing to finish"))
+
+            // Interrupted once more; this time the next agent start finishes it, and its token
+            // comes from the newest (verified) secret.
+            let third = "third-" + UUID().uuidString
+            sandbox.leaks.watch(third)
+            try await interruptedRotation(to: third, createdOffset: 10)
+            #expect(try await storedItems() == 2)
+            _ = try await sandbox.rcAgent(["stop"])
+            #expect(try await sandbox.rcAgent(["start"]).status == 0)
+            var items = try await storedItems()
+            for _ in 0..<50 where items != 1 {
+                try await Task.sleep(nanoseconds: 100_000_000)
+                items = try await storedItems()
+            }
+            #expect(items == 1, "the agent finishes an interrupted rotation when it starts")
+            #expect(try await TestKeyring.secret(profile: profile, environment: sandbox.environment) == third)
+            #expect(try await sandbox.rcAgent(["token", "--profile", profile]).status == 0)
         }
     }
 }

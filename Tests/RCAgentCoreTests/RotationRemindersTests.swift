@@ -74,7 +74,7 @@ struct RotationRemindersTests {
         let notifier = RecordingNotifier()
         let reminders = RotationReminders(
             store: store, notifier: notifier, clock: clock, stateDirectory: stateDir,
-            logger: Logger(label: "test"), policy: { _ in RotationPolicy() })
+            logger: Logger(label: "test"), policy: { _ in RotationPolicy() }, managed: { [old, fresh].contains($0) })
 
         let due = await reminders.check()
         #expect(due.map(\.profile).contains(old))
@@ -90,7 +90,7 @@ struct RotationRemindersTests {
         await reminders.check()
         let restarted = RotationReminders(
             store: store, notifier: notifier, clock: clock, stateDirectory: stateDir,
-            logger: Logger(label: "test"), policy: { _ in RotationPolicy() })
+            logger: Logger(label: "test"), policy: { _ in RotationPolicy() }, managed: { [old, fresh].contains($0) })
         await restarted.check()
         mine = notifier.sent.filter { $0.summary.contains(old) }
         #expect(mine.count == 1)

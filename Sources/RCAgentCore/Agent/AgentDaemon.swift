@@ -116,7 +116,7 @@ public enum AgentDaemon {
             RotationReminders(
                 store: runtime.store, notifier: setup.notifier, clock: runtime.clock,
                 stateDirectory: setup.stateDirectory, logger: logger.with(label: "rc-agent.rotation"),
-                policy: { profiles.rotationPolicy(for: $0) })
+                policy: { profiles.rotationPolicy(for: $0) }, managed: { profiles.all[$0] != nil })
         }
 
         var configuration = ServiceGroupConfiguration(
@@ -124,7 +124,10 @@ public enum AgentDaemon {
                 .init(service: server),
                 // Returns only when the socket file is gone: then the whole agent shuts down.
                 .init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: RemindersService(reminders: reminders), successTerminationBehavior: .ignore),
+                .init(
+                    service: RemindersService(
+                        reminders: reminders, store: runtime.store, managed: { profiles.all[$0] != nil }, logger: logger),
+                    successTerminationBehavior: .ignore),
                 // Listed last so graceful shutdown reaches it first: STOPPING=1 goes out at once.
                 .init(service: background),
             ],
@@ -155,12 +158,19 @@ public enum AgentDaemon {
     }
 }
 
-/// Rotation reminders at start and once a day, until shutdown; nothing when not configured.
+/// Rotation housekeeping: at start, finishes interrupted rotations; then reminders at start and
+/// once a day, until shutdown. Nothing when reminders are not configured (test runtimes).
 struct RemindersService: Service {
     let reminders: RotationReminders?
+    let store: any CredentialStore
+    let managed: @Sendable (String) -> Bool
+    let logger: Logger
 
     func run() async throws {
         guard let reminders else { return }
+        for profile in await RotationService.finishInterrupted(store: store, managed: managed) {
+            logger.notice("finished an interrupted rotation: kept the newest secret", metadata: ["profile": "\(profile)"])
+        }
         try? await cancelWhenGracefulShutdown { try await reminders.run() }
     }
 }

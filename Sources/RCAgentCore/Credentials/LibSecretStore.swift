@@ -48,7 +48,16 @@ public struct LibSecretStore: CredentialStore {
     ) async throws -> T {
         let timeout = timeout
         return try await KeyringCall.run(timeout: timeout) { cancellable throws(KeyringError) in
-            try body(KeyringSession(cancellable: cancellable, timeout: timeout))
+            do throws(KeyringError) {
+                return try body(KeyringSession(cancellable: cancellable, timeout: timeout))
+            } catch {
+                // libsecret keeps one SecretService per process, bound to the daemon's unique bus
+                // name: after the keyring daemon restarts, every call failed ("The name :1.N was
+                // not provided by any .service files") until the agent restarted. Dropping it
+                // makes the next call connect to whichever daemon owns the name now.
+                if case .unavailable = error { secret_service_disconnect() }
+                throw error
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// The agent's rotation reminders: at start and then once a day, for each stored profile whose
+/// The agent's rotation reminders: at start and then once a day, for each of its profiles whose
 /// secret is due soon or overdue, a warning in the log and (once a day per profile, remembered
 /// across restarts) a desktop notification. Reads only the keyring items' attributes, never a secret.
 public struct RotationReminders: Sendable {
@@ -10,13 +10,19 @@ public struct RotationReminders: Sendable {
     let clock: any AgentClock
     let ledger: ReminderLedger
     let policy: @Sendable (String) -> RotationPolicy
+    let managed: @Sendable (String) -> Bool
     let logger: Logger
 
-    /// - Parameter policy: the rotation policy of a profile (re-read on SIGHUP by the caller).
+    /// - Parameters:
+    ///   - policy: the rotation policy of a profile (re-read on SIGHUP by the caller).
+    ///   - managed: which stored profiles are this agent's (its config's), so an agent does not
+    ///     remind about another config's profiles.
     public init(
         store: any CredentialStore, notifier: any DesktopNotifier, clock: any AgentClock, stateDirectory: String,
-        logger: Logger, policy: @escaping @Sendable (String) -> RotationPolicy
+        logger: Logger, policy: @escaping @Sendable (String) -> RotationPolicy,
+        managed: @escaping @Sendable (String) -> Bool
     ) {
+        self.managed = managed
         self.store = store
         self.notifier = notifier
         self.clock = clock
@@ -31,7 +37,7 @@ public struct RotationReminders: Sendable {
         guard let summaries = try? await store.list() else { return [] }
         let now = clock.now()
         var due: [(String, RotationStatus)] = []
-        for summary in summaries {
+        for summary in summaries where managed(summary.profile) {
             guard let created = summary.created else { continue }
             let status = policy(summary.profile).status(created: created, now: now)
             guard let line = status.reminder(profile: summary.profile) else { continue }

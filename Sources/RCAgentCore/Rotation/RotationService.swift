@@ -43,6 +43,19 @@ public struct RotationService: Sendable {
         try await store.reconcile(profile: profile)
     }
 
+    /// Finishes the interrupted rotations of the profiles `managed` accepts (the agent does this
+    /// for its config's profiles when it starts). Returns the profiles it cleaned up. Reads
+    /// attributes only, never a secret.
+    @discardableResult
+    public static func finishInterrupted(store: any CredentialStore, managed: (String) -> Bool) async -> [String] {
+        guard let summaries = try? await store.list() else { return [] }
+        var cleaned: [String] = []
+        for summary in summaries where summary.itemCount > 1 && managed(summary.profile) {
+            if (try? await store.reconcile(profile: summary.profile)) == true { cleaned.append(summary.profile) }
+        }
+        return cleaned
+    }
+
     /// Where the new secret comes from, shown before it is asked for.
     public static let instructions = """
         To get a new Client Secret: in Risk Cloud, person icon → Profile → Access Key → Reset Secret Key.
