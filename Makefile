@@ -57,3 +57,16 @@ uninstall:
 # page, systemd-analyze verify, lintian, make install/uninstall. Run by `make test`.
 test-packaging: release
 	scripts/test-packaging.sh
+
+# Benchmarks (scripts/bench.sh, in the keyring sandbox) → docs/BENCHMARKS.md: the release agent,
+# and the load client built with the same flags in the same folder (a debug client caps the rate).
+bench: build release
+	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath \
+		-Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now --scratch-path $(RELEASE_SCRATCH) --product rc-bench
+	scripts/with-keyring.sh scripts/bench.sh
+
+# The reliability suite (scripts/soak.sh; docs/RELIABILITY.md), bounded, loopback only, in its own
+# keyring sandbox (it kills and restarts that keyring daemon). SHORT=1: the form `make test` runs
+# (IntegrationTests/ReliabilityTests).
+soak: build
+	SHORT=$(SHORT) scripts/with-keyring.sh scripts/soak.sh

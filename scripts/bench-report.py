@@ -46,7 +46,7 @@ def ms(i):
 
 
 def mb(kb):
-    return f"{int(kb) / 1024:.1f} MB"
+    return f"{int(kb) / 1024:.1f} MiB"
 
 
 def verdict(ok):
@@ -89,7 +89,7 @@ if rss:
     start, a, b = rss.get("start", {}), rss.get("after_1e5", {}), rss.get("after_total", {})
     peak = max(int(x.get("kb", 0)) for x in (start, a, b))
     growth = int(b.get("kb", 0)) - int(a.get("kb", 0))
-    w(f"| RSS ≤ 20 MB, flat | start {mb(start.get('kb', 0))}, after 10⁵ {mb(a.get('kb', 0))}, after {b.get('total_requests')} {mb(b.get('kb', 0))} | "
+    w(f"| RSS ≤ 20 MB (MiB here), flat | start {mb(start.get('kb', 0))}, after 10⁵ {mb(a.get('kb', 0))}, after {b.get('total_requests')} {mb(b.get('kb', 0))} | "
       f"{verdict(peak <= 20 * 1024)} (≤ 20 MB); {'flat' if growth <= 1024 else f'**grew {growth} kB**'} from 10⁵ on |")
 w("")
 w("## Cached `GET /v1/token` over the socket (keep-alive, closed loop)")

@@ -91,7 +91,7 @@ if command -v perf >/dev/null; then
     perf record -q -F 499 -g -o "$work/perf.data" -p "$agent_pid" -- sleep 4 >/dev/null 2>&1 || true
     wait "$load" || true
     perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -15 | sed -E 's/ +$//' >"$work/profile.txt" || true
+        grep -E '^ +[0-9.]+%' | head -15 | sed -E 's/ +- +- *$//; s/ +$//' | cut -c1-150 >"$work/profile.txt" || true
 fi
 
 echo "== single flight" >&2
@@ -150,5 +150,6 @@ note "machine load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
 kill "$agent_pid" && wait "$agent_pid" 2>/dev/null || true
 agent_pid=""
+cp "$results" "${RELEASE_SCRATCH:-.build-release}/bench-results.txt" 2>/dev/null || true # to regenerate the doc
 python3 scripts/bench-report.py "$results" "$work/profile.txt" "$build" >"$out"
 echo "wrote $out" >&2
