@@ -9,20 +9,6 @@ struct ApiCLITests {
     /// Lets `api` start the agent itself (the sandbox turns autostart off).
     static let autostart = ["RC_AGENT_NO_AUTOSTART": "0"]
 
-    /// Logs in, runs `body` with the session and the stand-in's state, then stops the agent and logs out.
-    func withLoggedIn(
-        restricted: Bool = false, _ body: (LoggedInSession, StandInState, String) async throws -> Void
-    ) async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret, restricted: restricted)
-        try await withStandIn(state) { url in
-            try await session.login(url)
-            try await body(session, state, url)
-        }
-        try await session.finish()
-    }
-
     /// The agent's token, registered as a value that must never appear in api's output.
     func watchToken(_ session: LoggedInSession) async throws {
         let token = try await session.run(["token"])
@@ -31,7 +17,7 @@ struct ApiCLITests {
     }
 
     @Test func fetchesRecordsWithTheAgentsToken() async throws {
-        try await withLoggedIn { session, state, _ in
+        try await LoggedInSession.withLoggedIn { session, state, _ in
             let result = try await session.run(["api", "/api/v2/records"], env: Self.autostart)
             #expect(result.status == 0, "\(result)")
             #expect(result.stderr.isEmpty, "\(result)")
@@ -49,7 +35,7 @@ struct ApiCLITests {
     }
 
     @Test func paginateCollectsEveryPage() async throws {
-        try await withLoggedIn { session, state, _ in
+        try await LoggedInSession.withLoggedIn { session, state, _ in
             await state.setRecordCount(45)
             let result = try await session.run(["api", "--paginate", "/api/v2/records?size=10"], env: Self.autostart)
             #expect(result.status == 0, "\(result)")
@@ -61,7 +47,7 @@ struct ApiCLITests {
     }
 
     @Test func a401MakesTheAgentRefreshOnceAndTheRequestIsRetried() async throws {
-        try await withLoggedIn { session, state, _ in
+        try await LoggedInSession.withLoggedIn { session, state, _ in
             let first = try await session.run(["api", "/api/v2/records"], env: Self.autostart)
             #expect(first.status == 0, "\(first)")
             let minted = await state.mintedTokenCount
@@ -81,7 +67,7 @@ struct ApiCLITests {
     }
 
     @Test func nonSuccessIsBodyOnStdoutDiagnosisOnStderrExit1Or22() async throws {
-        try await withLoggedIn { session, _, _ in
+        try await LoggedInSession.withLoggedIn { session, _, _ in
             let missing = try await session.run(["api", "/api/v2/nothing-here"], env: Self.autostart)
             #expect(missing.status == 1, "\(missing)")
             #expect(missing.stdout.contains("No handler found"))
@@ -94,7 +80,7 @@ struct ApiCLITests {
     }
 
     @Test func restrictedClientGets403WithTheGuidesSteps() async throws {
-        try await withLoggedIn(restricted: true) { session, _, _ in
+        try await LoggedInSession.withLoggedIn(restricted: true) { session, _, _ in
             let result = try await session.run(["api", "/api/v2/applications"], env: Self.autostart)
             #expect(result.status == 1, "\(result)")
             #expect(result.stdout.contains("Access is denied"))
@@ -104,7 +90,7 @@ struct ApiCLITests {
     }
 
     @Test func postSendsTheBodyFromAFileOrStdin() async throws {
-        try await withLoggedIn { session, _, _ in
+        try await LoggedInSession.withLoggedIn { session, _, _ in
             let file = session.sandbox.root + "/body.txt"
             try "this is not JSON".write(toFile: file, atomically: true, encoding: .utf8)
             // The stand-in's token endpoint answers a non-JSON body with 400 and the spec's message.
@@ -143,7 +129,7 @@ struct ApiCLITests {
     }
 
     @Test func withoutAnAgentAndAutostartOffItIsExit3() async throws {
-        try await withLoggedIn { session, _, _ in
+        try await LoggedInSession.withLoggedIn { session, _, _ in
             let result = try await session.run(["api", "/api/v2/records"])
             #expect(result.status == 3, "\(result)")
             #expect(result.stderr.contains("rc-agent start"))

@@ -29,11 +29,7 @@ struct DiagnosisPathsTests {
     }
 
     @Test func rejectedCredentialsSayTheSameOnEveryPath() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             try await session.startAgent()
             let wrong = "wrong-" + UUID().uuidString
             session.sandbox.leaks.watch(wrong)
@@ -55,7 +51,6 @@ struct DiagnosisPathsTests {
             #expect(try await proxyDiagnosis(session, "/v1/proxy/\(session.profile)/api/v2/records") == diagnosis.code)
             try session.sandbox.assertNoLeaks([login, rotate, token, api, doctor])
         }
-        try await session.finish()
     }
 
     @Test(arguments: [
@@ -64,11 +59,7 @@ struct DiagnosisPathsTests {
         (400, "/api/v2/records?page=0&size=0"),
     ])
     func apiCasesSayTheSameOnEveryPath(status: Int, path: String) async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret, restricted: status == 403)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn(restricted: status == 403) { session, state, url in
             try await session.startAgent()
             let api = try await session.run(["api", path])
             #expect(api.status == 1, "\(api)")
@@ -87,6 +78,5 @@ struct DiagnosisPathsTests {
                 #expect(doctor.stdout.contains("Guide case \"403 Forbidden\""), "\(doctor.stdout)")
             }
         }
-        try await session.finish()
     }
 }

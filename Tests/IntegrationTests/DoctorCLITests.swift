@@ -36,11 +36,7 @@ struct DoctorCLITests {
     }
 
     @Test func allGreenWithARunningAgent() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             try await session.startAgent()
             let human = try await session.run(["doctor"])
             #expect(human.status == 0, "\(human)")
@@ -58,15 +54,10 @@ struct DoctorCLITests {
             #expect(parsed.checks["auth"]?["hint"] is NSNull)
             try session.sandbox.assertNoLeaks([human, json])
         }
-        try await session.finish()
     }
 
     @Test func agentNotRunningIsAWarningNotAFailure() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             let result = try await session.run(["doctor", "--json"])
             #expect(result.status == 0, "\(result)")
             let parsed = try Self.json(result)
@@ -75,15 +66,10 @@ struct DoctorCLITests {
             #expect((parsed.checks["agent"]?["message"] as? String)?.contains("no agent is running") == true)
             #expect((parsed.checks["agent"]?["hint"] as? String)?.contains("rc-agent start") == true)
         }
-        try await session.finish()
     }
 
     @Test func resetSecretIs401WithResetHintAndExit4() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             await state.resetSecret(clientID: session.clientID, newSecret: "other-" + UUID().uuidString)
             let result = try await session.run(["doctor"])
             #expect(result.status == 4, "\(result)")
@@ -97,7 +83,6 @@ struct DoctorCLITests {
             #expect(lines["tenant"]?.mark == "✓")
             try session.sandbox.assertNoLeaks([result])
         }
-        try await session.finish()
     }
 
     /// Each locally detectable 401 mistake, stored the way it happens in real life.
@@ -139,26 +124,17 @@ struct DoctorCLITests {
     }
 
     @Test func urlThatIsNotTheStoredTenantIsNamed() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             try await withStandIn(StandInState()) { otherURL in
                 let result = try await session.run(["doctor"], env: ["RC_AGENT_URL": otherURL])
                 #expect(result.status == 4, "\(result)")
                 #expect(result.stdout.contains("not the one these credentials were stored for (\(url))"), "\(result)")
             }
         }
-        try await session.finish()
     }
 
     @Test func wrongPathOrBaseIs404() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             await state.inject(
                 .status(404, body: #"{"status":404,"message":"No handler found"}"#), times: 1, target: .api)
             let result = try await session.run(["doctor"])
@@ -169,15 +145,10 @@ struct DoctorCLITests {
             #expect(result.stdout.contains("check the tenant URL"))
             #expect(lines["permissions"]?.mark == "-")
         }
-        try await session.finish()
     }
 
     @Test func badRequestShowsTheTenantsMessage() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             await state.inject(
                 .status(400, body: #"{"property":"size","value":"1","message":"size is not allowed"}"#), times: 1,
                 target: .api)
@@ -186,15 +157,10 @@ struct DoctorCLITests {
             #expect(Self.lines(result.stdout)["records"]?.text.contains("400 Bad Request") == true)
             #expect(result.stdout.contains("size is not allowed"))
         }
-        try await session.finish()
     }
 
     @Test func rejectedTokenIsRefetchedOnceThenReported() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             await state.inject(.status(401, body: nil), times: 1, target: .api)
             let once = try await session.run(["doctor"])
             #expect(once.status == 0, "\(once)")
@@ -207,15 +173,10 @@ struct DoctorCLITests {
             #expect(Self.lines(twice.stdout)["records"]?.text.contains("rejected the access token") == true)
             #expect(await state.tokenRequestCount == before + 2, "one token for auth, one refetch")
         }
-        try await session.finish()
     }
 
     @Test func restrictedClientIsAWarningAndExit0() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret, restricted: true)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn(restricted: true) { session, state, url in
             let result = try await session.run(["doctor"])
             #expect(result.status == 0, "\(result)")
             let line = try #require(Self.lines(result.stdout)["permissions"])
@@ -227,23 +188,17 @@ struct DoctorCLITests {
             #expect(json.ok)
             #expect(json.checks["permissions"]?["status"] as? String == "warn")
         }
-        try await session.finish()
     }
 
     @Test(arguments: [("token", "auth"), ("api", "records")])
     func serverErrorIsExit6(_ target: String, _ check: String) async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             await state.inject(.status(503, body: "down for maintenance"), target: target == "api" ? .api : .token)
             let result = try await session.run(["doctor"])
             #expect(result.status == 6, "\(result)")
             #expect(Self.lines(result.stdout)[check]?.mark == "✗", "\(result)")
             #expect(Self.lines(result.stdout)[check]?.text.contains("HTTP 503") == true)
         }
-        try await session.finish()
     }
 
     @Test func unreachableTenantIsExit6AndSkipsTheTenantChecks() async throws {
@@ -294,11 +249,7 @@ struct DoctorCLITests {
     }
 
     @Test func overdueRotationIsAWarning() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             let config = try String(contentsOfFile: session.sandbox.configPath, encoding: .utf8)
             try (config + "rotate_after_days = 0\n").write(
                 toFile: session.sandbox.configPath, atomically: true, encoding: .utf8)
@@ -308,6 +259,5 @@ struct DoctorCLITests {
             #expect(line.mark == "!")
             #expect(line.text.contains("rc-agent rotate --profile \(session.profile)"))
         }
-        try await session.finish()
     }
 }

@@ -8,11 +8,7 @@ import Testing
 @Suite(.enabled(if: hasPrivateKeyring, "needs scripts/with-keyring.sh (make test)"))
 struct RemindersCLITests {
     @Test func overdueSecretIsRemindedOnStderrOncePerDayAndInEveryJSON() async throws {
-        let session = try LoggedInSession()
-        let state = StandInState()
-        await state.addClient(id: session.clientID, secret: session.secret)
-        try await withStandIn(state) { url in
-            try await session.login(url)
+        try await LoggedInSession.withLoggedIn { session, state, url in
             // rotate_after_days = 0: a secret is overdue from the moment it is stored.
             let config = try String(contentsOfFile: session.sandbox.configPath, encoding: .utf8)
             try ("[defaults]\nrotate_after_days = 0\n\n" + config)
@@ -72,6 +68,5 @@ struct RemindersCLITests {
             // `token` prints the token by design; everything else must not.
             try session.sandbox.assertNoLeaks([exec, status, human])
         }
-        try await session.finish()
     }
 }

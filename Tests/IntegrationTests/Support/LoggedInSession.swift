@@ -53,3 +53,21 @@ struct LoggedInSession: Sendable {
         sandbox.remove()
     }
 }
+
+extension LoggedInSession {
+    /// A fresh session logged in against a fresh stand-in (one client: the session's id and
+    /// secret): runs `body` with the session, the stand-in's state and its URL, then stops the
+    /// agent and logs out.
+    static func withLoggedIn(
+        restricted: Bool = false, _ body: (LoggedInSession, StandInState, String) async throws -> Void
+    ) async throws {
+        let session = try LoggedInSession()
+        let state = StandInState()
+        await state.addClient(id: session.clientID, secret: session.secret, restricted: restricted)
+        try await withStandIn(state) { url in
+            try await session.login(url)
+            try await body(session, state, url)
+        }
+        try await session.finish()
+    }
+}
