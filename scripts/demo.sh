@@ -29,27 +29,25 @@ step "rc-agent status"
 step "secret-tool search --all service rc-agent   (what the keyring holds; secret not shown)"
 secret-tool search --all service rc-agent 2>&1 | grep -v '^secret = '
 
-if "$rc_agent" start --help >/dev/null 2>&1; then
-    step 'eval "$(rc-agent start)"'
-    eval "$("$rc_agent" start)"
-    echo "RC_AGENT_SOCK=$RC_AGENT_SOCK"
+step 'eval "$(rc-agent start)"'
+eval "$("$rc_agent" start)"
+echo "RC_AGENT_SOCK=$RC_AGENT_SOCK"
 
-    step 'curl --unix-socket "$RC_AGENT_SOCK" http://localhost/v1/token   (token shortened here)'
-    curl -sS --unix-socket "$RC_AGENT_SOCK" http://localhost/v1/token |
-        sed -E 's/("access_token":")([^"]{6})[^"]*/\1\2…/'
-    echo
+step 'curl --unix-socket "$RC_AGENT_SOCK" http://localhost/v1/token   (token shortened here)'
+curl -sS --unix-socket "$RC_AGENT_SOCK" http://localhost/v1/token |
+    sed -E 's/("access_token":")([^"]{6})[^"]*/\1\2…/'
+echo
 
-    step 'rc-agent token | cut -c1-6   (what a script captures)'
-    "$rc_agent" token | cut -c1-6
+step 'rc-agent token | cut -c1-6   (what a script captures)'
+"$rc_agent" token | cut -c1-6
 
-    step 'rc-agent exec -- sh -c '\''echo "RC_URL=$RC_URL, token of ${#RC_TOKEN} characters"'\'''
-    "$rc_agent" exec -- sh -c 'echo "RC_URL=$RC_URL, token of ${#RC_TOKEN} characters"'
+step 'rc-agent exec -- sh -c '\''echo "RC_URL=$RC_URL, token of ${#RC_TOKEN} characters"'\'''
+"$rc_agent" exec -- sh -c 'echo "RC_URL=$RC_URL, token of ${#RC_TOKEN} characters"'
 
-    step "rc-agent status"
-    "$rc_agent" status
+step "rc-agent status"
+"$rc_agent" status
 
-    step "rc-agent stop"
-    "$rc_agent" stop
-fi
+step "rc-agent stop"
+"$rc_agent" stop
 echo
 echo "demo finished: everything ran in a sandbox that is removed now."
