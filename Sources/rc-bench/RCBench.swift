@@ -23,6 +23,24 @@ struct SocketOptions: ParsableArguments {
     var threads: Int = 1
 
     func group() -> MultiThreadedEventLoopGroup { MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads)) }
+
+    /// Runs `script` over `connections` keep-alive connections on a group of its own, shut down
+    /// afterwards whether the run succeeded or not.
+    func load(
+        connections: Int, requests: Int, script: [Exchange], collectTokens: Bool, maxSeconds: Double = 0
+    ) async throws -> LoadRun {
+        let group = group()
+        do {
+            let run = try await LoadRun.run(
+                socket: socket, group: group, connections: connections, requests: requests, script: script,
+                collectTokens: collectTokens, maxSeconds: maxSeconds)
+            try? await group.shutdownGracefully()
+            return run
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
 }
 
 /// Keep-alive load: `connections` connections, each sending its share of `requests` one after
@@ -39,12 +57,9 @@ struct Load: AsyncParsableCommand {
     var tokensOut: String?
 
     func run() async throws {
-        let group = target.group()
-        let run = try await LoadRun.run(
-            socket: target.socket, group: group, connections: connections, requests: requests,
-            script: [Exchange(method: .GET, uri: path, timed: true)], collectTokens: tokensOut != nil,
-            maxSeconds: seconds)
-        try? await group.shutdownGracefully()
+        let run = try await target.load(
+            connections: connections, requests: requests, script: [Exchange(method: .GET, uri: path, timed: true)],
+            collectTokens: tokensOut != nil, maxSeconds: seconds)
         try run.saveTokens(to: tokensOut)
         print(run.summary(label: "load", extra: "connections=\(connections)"))
     }
@@ -58,14 +73,12 @@ struct Cold: AsyncParsableCommand {
     @Option(help: "Profile.") var profile: String = "default"
 
     func run() async throws {
-        let group = target.group()
-        let run = try await LoadRun.run(
-            socket: target.socket, group: group, connections: 1, requests: 2 * times,
+        let run = try await target.load(
+            connections: 1, requests: 2 * times,
             script: [
                 Exchange(method: .DELETE, uri: "/v1/token?profile=\(profile)", timed: false),
                 Exchange(method: .GET, uri: "/v1/token?profile=\(profile)", timed: true),
             ], collectTokens: false)
-        try? await group.shutdownGracefully()
         print(run.summary(label: "cold", extra: "times=\(times)"))
     }
 }
@@ -79,11 +92,9 @@ struct Burst: AsyncParsableCommand {
     @Option(help: "Request target.") var path: String = "/v1/token"
 
     func run() async throws {
-        let group = target.group()
-        let run = try await LoadRun.run(
-            socket: target.socket, group: group, connections: concurrent, requests: concurrent,
-            script: [Exchange(method: .GET, uri: path, timed: true)], collectTokens: true)
-        try? await group.shutdownGracefully()
+        let run = try await target.load(
+            connections: concurrent, requests: concurrent, script: [Exchange(method: .GET, uri: path, timed: true)],
+            collectTokens: true)
         print(run.summary(label: "burst", extra: "concurrent=\(concurrent) distinct_tokens=\(run.merged.tokens.count)"))
     }
 }
