@@ -15,7 +15,7 @@ struct Logout: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let removed = try await LogoutService(store: LibSecretStore(timeout: settings.keyringTimeout))
+            let removed = try await LogoutService(store: LiveDependencies.credentialStore(settings))
                 .logout(profile: all ? nil : settings.profile)
             for profile in removed {
                 _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)
