@@ -23,26 +23,66 @@ let package = Package(
             pkgConfig: "libsecret-1",
             providers: [.apt(["libsecret-1-dev"])]
         ),
+        // Domain and contracts: Secret, clock, settings and config, tenant URL, typed error codes,
+        // the socket API's wire types, and the protocols of every I/O edge. No NIO, no
+        // Hummingbird, no libsecret.
         .target(
             name: "RCAgentCore",
             dependencies: [
-                "CLibSecret",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        // The agent: token cache, routes, socket server and the services it runs.
+        .target(
+            name: "RCAgentDaemon",
+            dependencies: [
+                "RCAgentCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // The client side of the socket: agent client and launcher, bearer session, `api`, `doctor`.
+        .target(
+            name: "RCAgentClient",
+            dependencies: ["RCAgentCore", .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
+        // The real edges (libsecret, the tenant over HTTPS, notifications, DNS, the terminal) and
+        // the one composition root that builds them from settings.
+        .target(
+            name: "RCAgentLive",
+            dependencies: [
+                "CLibSecret",
+                "RCAgentCore",
+                "RCAgentDaemon",
+                "RCAgentClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        // Commands and the views that turn reports into text and JSON for people.
         .executableTarget(
             name: "rc-agent",
             dependencies: [
                 "RCAgentCore",
+                "RCAgentDaemon",
+                "RCAgentClient",
+                "RCAgentLive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // Shared by both test targets: test clock, fakes, process and curl runners, the sandbox and
+        // the logged-in-agent fixture.
+        .target(
+            name: "RCAgentTestSupport",
+            dependencies: ["RCAgentCore", "RCAgentDaemon", "RCAgentClient", "RCAgentLive", "RiskCloudStandIn"],
+            path: "Tests/RCAgentTestSupport"
         ),
         // The local Risk Cloud stand-in: tests and `make demo` only, never installed.
         .target(
@@ -65,6 +105,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                "RCAgentCore",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -72,14 +113,12 @@ let package = Package(
         .testTarget(
             name: "RCAgentCoreTests",
             dependencies: [
-                "RCAgentCore",
-                "RiskCloudStandIn",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "RCAgentCore", "RCAgentDaemon", "RCAgentClient", "RCAgentLive", "RCAgentTestSupport", "RiskCloudStandIn", "rc-agent",
             ]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RCAgentCore", "RiskCloudStandIn"]
+            dependencies: ["RCAgentCore", "RCAgentTestSupport", "RiskCloudStandIn"]
         ),
     ]
 )

@@ -1,5 +1,8 @@
 import ArgumentParser
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// The `rc-agent` root command.
 @main

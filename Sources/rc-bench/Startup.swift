@@ -3,6 +3,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+import RCAgentCore
 #endif
 
 /// Startup time: spawns `COMMAND…` (an agent told to listen on `--socket`), polls the socket
@@ -49,30 +50,13 @@ struct Startup: AsyncParsableCommand {
                 + "rss_at_ready_kb=\(rss.sorted()[rss.count / 2])")
     }
 
-    /// posix_spawn with an empty signal mask and default dispositions (SIGTERM must reach it).
+    /// The agent, spawned with an empty signal mask and default dispositions (SIGTERM must reach it).
     static func spawn(_ argv: [String]) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        var all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let cArgs = argv.map { strdup($0) }
-        defer { cArgs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs + [nil], environ)
-        guard result == 0 else { throw ValidationError("posix_spawn \(argv[0]): \(String(cString: strerror(result)))") }
-        return pid
+        do {
+            return try ProcessSpawn.spawn(path: argv[0], argv: argv)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     /// One blocking `GET /healthz` over the socket; true on a 200.

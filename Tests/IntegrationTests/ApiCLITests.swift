@@ -1,5 +1,6 @@
 import Foundation
 import RiskCloudStandIn
+import RCAgentTestSupport
 import Testing
 
 /// `rc-agent api` as a user runs it: the built binary, an agent on the sandbox's socket, the real

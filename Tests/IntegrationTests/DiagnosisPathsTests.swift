@@ -1,5 +1,6 @@
 import Foundation
 import RCAgentCore
+import RCAgentTestSupport
 import RiskCloudStandIn
 import Testing
 
@@ -48,7 +49,7 @@ struct DiagnosisPathsTests {
             let doctor = try await session.run(["doctor", "--json"])
             #expect(doctor.status == 4, "\(doctor)")
             #expect(doctor.stdout.contains("Guide case \\\"401 Unauthorized\\\""), "\(doctor.stdout)")
-            #expect(try await proxyDiagnosis(session, "/v1/proxy/\(session.profile)/api/v2/records") == diagnosis.code)
+            #expect(try await proxyDiagnosis(session, "/v1/proxy/\(session.profile)/api/v2/records") == diagnosis.code.name)
             try session.sandbox.assertNoLeaks([login, rotate, token, api, doctor])
         }
     }
@@ -70,7 +71,7 @@ struct DiagnosisPathsTests {
             let firstSentence = String(diagnosis.message.split(separator: ".")[0])
             #expect(api.stderr.contains(firstSentence), "api: \(api.stderr)")
             #expect(api.stderr.contains(diagnosis.hint ?? "—"), "api hint: \(api.stderr)")
-            #expect(try await proxyDiagnosis(session, "/v1/proxy/\(session.profile)\(path)") == diagnosis.code)
+            #expect(try await proxyDiagnosis(session, "/v1/proxy/\(session.profile)\(path)") == diagnosis.code.name)
             if status == 403 {
                 // doctor's permissions step is this exact request: a warning with the same diagnosis.
                 let doctor = try await session.run(["doctor"])

@@ -1,5 +1,6 @@
 import Foundation
 import RiskCloudStandIn
+import RCAgentTestSupport
 import Testing
 
 /// `rc-agent doctor` as a user runs it: the built binary, the real (private) keyring, the stand-in

@@ -1,5 +1,6 @@
 import Foundation
 import RiskCloudStandIn
+import RCAgentTestSupport
 import Testing
 
 /// `rc-agent login`, `logout` and `status` as a user runs them: the built binary, the real

@@ -1,4 +1,5 @@
 import Foundation
+import RCAgentTestSupport
 import Testing
 
 /// The short form of the reliability suite (`make soak`): scripts/soak.sh with SHORT=1 against

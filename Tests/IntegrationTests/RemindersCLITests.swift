@@ -1,5 +1,6 @@
 import Foundation
 import RiskCloudStandIn
+import RCAgentTestSupport
 import Testing
 
 /// Rotation reminders on the command-line channels: `token`/`exec` stderr lines (once a day, never

@@ -1,5 +1,6 @@
 import Foundation
 import RiskCloudStandIn
+import RCAgentTestSupport
 import Testing
 
 /// `rc-agent rotate` as a user runs it, with a running agent: the built binary, the private

@@ -1,5 +1,9 @@
 import Foundation
+@testable import RCAgentClient
 import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 import Testing
 
 @Suite struct BasicAuthTests {

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
+@testable import RCAgentClient
 @testable import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
+@testable import rc_agent
 
 /// The locally detectable causes of a 401 at the token endpoint (doctor's auth check).
 struct DoctorHeuristicsTests {
@@ -110,12 +115,12 @@ struct DoctorHeuristicsTests {
         ])
         #expect(report.exitStatus == .keyringUnavailable)
         #expect(!report.ok)
-        let json = try #require(JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        let json = try #require(JSONSerialization.jsonObject(with: Data(DoctorView.json(report).utf8)) as? [String: Any])
         #expect(Set(json.keys) == ["checks", "ok"])
         let first = try #require((json["checks"] as? [[String: Any]])?.first)
         #expect(Set(first.keys) == ["id", "status", "message", "hint", "elapsed_ms"])
         #expect(first["hint"] is NSNull)
-        let lines = report.render().split(separator: "\n").map(String.init)
+        let lines = DoctorView.text(report).split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("✓ config") == true)
         #expect(lines.contains { $0.hasPrefix("✗ keyring") })
         #expect(lines.contains { $0.hasPrefix("! agent") })

@@ -2,7 +2,11 @@ import CLibSecret
 import Foundation
 import Testing
 
+@testable import RCAgentClient
 @testable import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 
 /// Only inside scripts/with-keyring.sh: these tests lock and unlock the default collection, which
 /// must never happen to a developer's real keyring (its password is not ours to know).
@@ -189,33 +193,19 @@ private enum IsolatedRun {
             .appendingPathComponent("rc-agent-isolated-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: logPath) }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-
         let arguments: [String] = [script, testBinary, "--testing-library", "swift-testing", "--filter", filter]
-        let argv = arguments.map { (argument: String) in strdup(argument) }
-        let envp = environment.map { (key: String, value: String) in strdup("\(key)=\(value)") }
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, script, &actions, &attributes, argv + [nil], envp + [nil])
-        guard spawned == 0 else { return Result(status: -1, output: "posix_spawn failed: \(spawned)") }
+        let pid: pid_t
+        do {
+            pid = try ProcessSpawn.spawn(
+                path: script, argv: arguments, environment: environment, stdout: .file(path: logPath, append: false),
+                stderr: .sameAsStdout)
+        } catch {
+            return Result(status: -1, output: "\(error)")
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        // WIFEXITED/WEXITSTATUS are macros: exited normally when the low 7 bits are 0.
-        let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : -1
-        return Result(status: exitStatus, output: output)
+        return Result(status: status & 0x7f == 0 ? ProcessSpawn.exitStatus(status) : -1, output: output)
     }
 }
 

@@ -4,7 +4,11 @@ import RiskCloudStandIn
 import Synchronization
 import Testing
 
+@testable import RCAgentClient
 @testable import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 
 /// `/v1/proxy/…`: the real agent server on a temporary socket, the real client and the stand-in,
 /// driven with curl as a script would.
@@ -15,7 +19,7 @@ import Testing
 
     @Test func getThroughTheProxyUsesTheAgentsTokenNotTheCallers() async throws {
         let audit = AuditLines()
-        try await SocketServerTests.withAgent(audit: audit.logger) { agent, state, _ in
+        try await InProcessAgent.withAgent(audit: audit.logger) { agent, state, _ in
             let answer = try await proxyCurl(
                 agent.socket, Self.recordsPath + "?page=0&size=2",
                 headers: ["Authorization: Bearer caller-token-must-not-travel", "Connection: close"])
@@ -39,7 +43,7 @@ import Testing
     }
 
     @Test func aRevokedTokenIsRefreshedOnceAndTheRequestSentAgain() async throws {
-        try await SocketServerTests.withAgent { agent, state, _ in
+        try await InProcessAgent.withAgent { agent, state, _ in
             #expect(try await proxyCurl(agent.socket, Self.recordsPath).status == 200)
             #expect(await state.tokenRequestCount == 1)
             await state.revokeAllTokens()
@@ -56,7 +60,7 @@ import Testing
     }
 
     @Test func aPostBodyIsForwarded() async throws {
-        try await SocketServerTests.withAgent { agent, state, _ in
+        try await InProcessAgent.withAgent { agent, state, _ in
             let answer = try await proxyCurl(
                 agent.socket, Self.recordsPath, method: "POST",
                 headers: ["Content-Type: application/json"], data: #"{"name":"Vendor \u00e9 42","applicationId":"app1"}"#)
@@ -69,7 +73,7 @@ import Testing
     }
 
     @Test func aPostIsRetriedWithItsBodyAfterA401() async throws {
-        try await SocketServerTests.withAgent { agent, state, _ in
+        try await InProcessAgent.withAgent { agent, state, _ in
             _ = try await agent.cache.token(profile: "default")
             await state.revokeAllTokens()
             let answer = try await proxyCurl(
@@ -87,13 +91,13 @@ import Testing
     /// Each guide case (401, 400, 403, 404) through the proxy: the tenant's status and body pass
     /// through, and the header carries the diagnosis module's code for that answer.
     @Test func guideCasesPassThroughWithTheDiagnosisModulesCode() async throws {
-        try await SocketServerTests.withAgent { agent, state, _ in
-            await state.addClient(id: SocketServerTests.clientID, secret: SocketServerTests.secret, restricted: true)
+        try await InProcessAgent.withAgent { agent, state, _ in
+            await state.addClient(id: InProcessAgent.clientID, secret: InProcessAgent.secret, restricted: true)
             let tenant = try TenantURL(parsing: "http://127.0.0.1:1")
             func expected(_ status: Int, _ body: [UInt8]) -> String? {
                 RiskCloudError.forResponse(
                     status: status, headers: [], body: body, tenant: tenant, path: "/api/v2/x", endpoint: .api, now: Date()
-                )?.code
+                )?.code.name
             }
 
             let forbidden = try await proxyCurl(agent.socket, "/v1/proxy/default/api/v2/applications?page=0&size=1")
@@ -150,7 +154,7 @@ import Testing
     ]
 
     @Test(arguments: escapes) func escapesAreRefusedBeforeAnythingIsSent(target: String) async throws {
-        try await SocketServerTests.withAgent { agent, state, _ in
+        try await InProcessAgent.withAgent { agent, state, _ in
             let answer = try await proxyCurl(agent.socket, target)
             #expect(answer.status == 400, "\(target)")
             #expect(answer.header("X-RC-Agent-Diagnosis") == "bad_request", "\(target)")
@@ -169,7 +173,7 @@ import Testing
     }
 
     @Test func hopByHopHeadersAndThoseConnectionNamesAreDropped() {
-        let kept = AgentProxy.forwardable([
+        let kept = ProxyRoutes.forwardable([
             (name: "Connection", value: "keep-alive, X-Private-Hop"), (name: "Keep-Alive", value: "timeout=5"),
             (name: "X-Private-Hop", value: "1"), (name: "Transfer-Encoding", value: "chunked"),
             (name: "Upgrade", value: "h2c"), (name: "TE", value: "trailers"), (name: "Proxy-Authorization", value: "Basic x"),
@@ -184,7 +188,7 @@ import Testing
     /// caller has its first MiB, the stand-in has written well under half the body. An agent
     /// that held the answer whole would have let the stand-in finish before sending a byte.
     @Test func aLargeAnswerIsStreamedNotHeldWhole() async throws {
-        try await SocketServerTests.withAgent { agent, state, _ in
+        try await InProcessAgent.withAgent { agent, state, _ in
             await state.setRecordCount(1000)
             await state.setRecordPadding(bytes: 64 * 1024)
             let download = try StreamingCurl(socket: agent.socket, target: Self.recordsPath + "?page=0&size=1000")
@@ -229,7 +233,7 @@ func proxyCurl(
     for header in headers { arguments += ["-H", header] }
     if let data { arguments += ["--data-binary", data] }
     arguments.append("http://localhost" + target)
-    let result = try await run("/usr/bin/curl", arguments)
+    let result = try await runProcess("/usr/bin/curl", arguments, environment: ProcessInfo.processInfo.environment)
     #expect(result.status == 0, "curl failed: \(result.stderr)")
     let lines = (try? String(contentsOfFile: head, encoding: .utf8))?.components(separatedBy: "\r\n") ?? []
     let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0

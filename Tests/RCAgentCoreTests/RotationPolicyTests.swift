@@ -1,7 +1,11 @@
 import Foundation
 import Testing
 
+@testable import RCAgentClient
 @testable import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 
 @Suite struct RotationPolicyTests {
     let created = Date(timeIntervalSince1970: 1_700_000_000)

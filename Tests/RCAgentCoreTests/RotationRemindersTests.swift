@@ -2,7 +2,11 @@ import Foundation
 import Logging
 import Testing
 
+@testable import RCAgentClient
 @testable import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 
 /// The desktop channel of rotation reminders: the real GDBus call to a notification service on the
 /// private test bus (scripts/test-notification-service.py records what it receives), and the

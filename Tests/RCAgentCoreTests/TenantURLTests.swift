@@ -1,4 +1,8 @@
+@testable import RCAgentClient
 import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 import Testing
 
 @Suite struct TenantURLTests {

@@ -1,7 +1,11 @@
 import Foundation
 import Testing
 
+@testable import RCAgentClient
 @testable import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 
 /// The token cache driven by a test clock: no sleeps, no network, no keyring.
 @Suite struct TokenCacheTests {
@@ -126,7 +130,7 @@ import Testing
         #expect(fetcher.calls == 2)
         let failing = await cache.status().first
         #expect(failing?.state == .failing)
-        #expect(failing?.lastError?.code == "tenant_unreachable")
+        #expect(failing?.lastError?.code.name == "tenant_unreachable")
 
         clock.advance(by: 60)  // expired
         await #expect(throws: FakeTenantError.self) { try await cache.token(profile: "default") }
@@ -145,7 +149,7 @@ import Testing
         defer { Task { await cache.stopBackgroundRefresh() } }
         for _ in 0..<100 {
             let error = await #expect(throws: FakeTenantError.self) { try await cache.token(profile: "default") }
-            #expect(error?.code == "credentials_rejected")
+            #expect(error?.code.name == "credentials_rejected")
         }
         clock.advance(by: 86_400)
         await #expect(throws: FakeTenantError.self) { try await cache.refresh(profile: "default") }
@@ -175,7 +179,7 @@ import Testing
         let start = clock.now()
         _ = try await cache.token(profile: "default")
         await clock.waitForSleepers(1)
-        fetcher.set(.fail(FakeTenantError(code: "rate_limited", upstreamStatus: 429, isRetryable: true, retryAfterSeconds: 120)))
+        fetcher.set(.fail(FakeTenantError(code: .rateLimited, upstreamStatus: 429, isRetryable: true, retryAfterSeconds: 120)))
         clock.advance(to: start.addingTimeInterval(3240))
         await fetcher.waitForCalls(2)
         await clock.waitForSleepers(1)

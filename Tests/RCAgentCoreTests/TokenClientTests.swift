@@ -1,6 +1,10 @@
 import AsyncHTTPClient
 import Foundation
+@testable import RCAgentClient
 import RCAgentCore
+@testable import RCAgentDaemon
+@testable import RCAgentLive
+import RCAgentTestSupport
 import RiskCloudStandIn
 import Testing
 
@@ -99,7 +103,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
         try await withTenant { _, tenant, client in
             let error = try #require(await fetchError(client, tenant, secret: "wrong-" + secret))
             #expect(error.kind == .credentialsRejected)
-            #expect(error.code == "credentials_rejected")
+            #expect(error.code.name == "credentials_rejected")
             #expect(error.exitStatus == .credentialsRejected)
             #expect(error.upstreamStatus == 401)
             #expect(!error.isRetryable)
@@ -159,7 +163,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
                 .status(400, body: #"{"property":"body","value":null,"message":"Malformed JSON request"}"#), times: 1)
             let error = try #require(await fetchError(client, tenant))
             #expect(error.kind == .badRequest(message: "Malformed JSON request"))
-            #expect(error.code == "bad_request")
+            #expect(error.code.name == "bad_request")
             #expect(error.exitStatus == .failure)
             #expect(error.message.contains("400 Bad Request") && error.message.contains("Malformed JSON request"))
 
@@ -189,7 +193,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
                     status: apps.status, headers: apps.headers, body: apps.body, tenant: tenant,
                     path: "/api/v2/applications", endpoint: .api, now: start))
             #expect(error.kind == .forbidden(message: "Access is denied"))
-            #expect(error.code == "forbidden" && error.upstreamStatus == 403 && !error.isRetryable)
+            #expect(error.code.name == "forbidden" && error.upstreamStatus == 403 && !error.isRetryable)
             #expect(error.hint?.contains("roles") == true)
             #expect(error.hint?.contains("UI as that user") == true)
             expectNoLeak(error, tokens: [token.value.reveal()])
@@ -209,7 +213,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             let error = RiskCloudError.forResponse(
                 status: answer.status, headers: answer.headers, body: answer.body, tenant: tenant,
                 path: "/api/v2/recordz", endpoint: .api, now: start)
-            #expect(error?.kind == .notFound && error?.code == "not_found")
+            #expect(error?.kind == .notFound && error?.code.name == "not_found")
 
             // A base URL that is not the tenant's answers 404 at the token endpoint.
             await state.inject(.status(404, body: #"{"status":404,"message":"Not Found"}"#), times: 1)
@@ -224,7 +228,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             await state.inject(.status(503, body: "<html><body>Service Unavailable</body></html>"), times: 1)
             let error = try #require(await fetchError(client, tenant))
             #expect(error.kind == .serverError(status: 503, excerpt: "Service Unavailable"))
-            #expect(error.code == "tenant_unreachable" && error.exitStatus == .tenantUnreachable)
+            #expect(error.code.name == "tenant_unreachable" && error.exitStatus == .tenantUnreachable)
             #expect(error.isRetryable && error.upstreamStatus == 503)
             // The failure was injected once: the next request succeeds.
             _ = try await client.fetchToken(tenant: tenant, clientID: clientID, secret: Secret(secret))
@@ -237,7 +241,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             let error = try #require(await fetchError(client, tenant))
             #expect(error.kind == .rateLimited(retryAfter: 7))
             #expect(error.retryAfter == 7 && error.retryAfterSeconds == 7)
-            #expect(error.code == "rate_limited" && error.isRetryable && error.exitStatus == .failure)
+            #expect(error.code.name == "rate_limited" && error.isRetryable && error.exitStatus == .failure)
         }
     }
 
@@ -253,7 +257,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             #expect(excerpt.contains("Maintenance"))
             #expect(!excerpt.contains("<"))
             #expect(excerpt.count <= ResponseExcerpt.limit + 30)
-            #expect(error.code == "unexpected_response" && error.exitStatus == .failure)
+            #expect(error.code.name == "unexpected_response" && error.exitStatus == .failure)
         }
     }
 
@@ -263,7 +267,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             await state.inject(.delay(seconds: 60), times: 1)
             let error = try #require(await fetchError(client, tenant))
             #expect(error.kind == .timeout(phase: .read, seconds: 0.3))
-            #expect(error.code == "tenant_timeout" && error.exitStatus == .tenantUnreachable && error.isRetryable)
+            #expect(error.code.name == "tenant_timeout" && error.exitStatus == .tenantUnreachable && error.isRetryable)
         }
     }
 
@@ -272,7 +276,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             await state.inject(.closeConnection, times: 1)
             let error = try #require(await fetchError(client, tenant))
             #expect(error.kind == .connectionClosed)
-            #expect(error.code == "tenant_unreachable" && error.isRetryable)
+            #expect(error.code.name == "tenant_unreachable" && error.isRetryable)
         }
     }
 
@@ -283,7 +287,7 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             client in
             let error = try #require(await fetchError(client, tenant))
             #expect(error.kind == .connectionRefused(host: "127.0.0.1", port: tenant.port ?? 0))
-            #expect(error.code == "tenant_unreachable" && error.exitStatus == .tenantUnreachable)
+            #expect(error.code.name == "tenant_unreachable" && error.exitStatus == .tenantUnreachable)
         }
     }
 
@@ -300,10 +304,10 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             expectNoLeak(try #require(await fetchError(client, tenant)), tokens: [t])
             await state.inject(.status(200, body: #"{"access_token":"\#(t)","expires_in":"soon"}"#), times: 1)
             let odd = try #require(await fetchError(client, tenant))
-            #expect(odd.code == "unexpected_response")
+            #expect(odd.code.name == "unexpected_response")
             expectNoLeak(odd, tokens: [t])
             await state.inject(.status(302, body: nil), times: 1)
-            #expect(await fetchError(client, tenant)?.code == "unexpected_response")
+            #expect(await fetchError(client, tenant)?.code.name == "unexpected_response")
         }
     }
 
@@ -326,6 +330,6 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
         let error = #expect(throws: RiskCloudError.self) {
             _ = try RiskCloudClient(settings: HTTPSettings(caFile: "/nonexistent/ca.pem", environment: [:]))
         }
-        #expect(error?.code == "bad_config")
+        #expect(error?.code.name == "bad_config")
     }
 }

@@ -215,7 +215,7 @@ public struct ConfigError: RCAgentError, Equatable {
     public let key: String?
     public let reason: String
 
-    public var code: String { "config_error" }
+    public var code: ErrorCode { .configError }
     public var message: String {
         var location = path
         if let line { location += ":\(line)" }
@@ -223,7 +223,6 @@ public struct ConfigError: RCAgentError, Equatable {
         return "\(location): \(reason)"
     }
     public var hint: String? { "fix the file, or point --config / RC_AGENT_CONFIG at another one" }
-    public var exitStatus: ExitStatus { .failure }
 }
 
 /// Profile names: `[A-Za-z0-9._-]{1,64}`.

@@ -130,8 +130,7 @@ public enum PrivateFiles {
 public struct FileWriteError: RCAgentError, Equatable {
     public let path: String
     public let reason: String
-    public var code: String { "file_error" }
+    public var code: ErrorCode { .fileError }
     public var message: String { "cannot write \(path): \(reason)" }
     public var hint: String? { "check the directory's permissions and free space" }
-    public var exitStatus: ExitStatus { .failure }
 }

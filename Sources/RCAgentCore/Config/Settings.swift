@@ -35,9 +35,6 @@ public struct Settings: Sendable {
         profileExplicit = explicit != nil
     }
 
-    /// Re-reads the config file (SIGHUP in the agent).
-    public func loadConfig() throws -> ConfigFile { try ConfigFile.load(path: configPath) }
-
     /// Seconds a keyring call may take before it is abandoned.
     public var keyringTimeout: Double {
         if let value = environment["RC_AGENT_KEYRING_TIMEOUT"].flatMap(Double.init), value > 0 { return value }

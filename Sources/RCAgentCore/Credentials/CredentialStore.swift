@@ -79,12 +79,12 @@ public enum KeyringError: RCAgentError, Equatable {
     /// Anything else libsecret reported.
     case failed(detail: String)
 
-    public var code: String {
+    public var code: ErrorCode {
         switch self {
-        case .unavailable, .timedOut: return "keyring_unavailable"
-        case .locked: return "keyring_locked"
-        case .writeRefused: return "keyring_write_refused"
-        case .failed: return "keyring_error"
+        case .unavailable, .timedOut: return .keyringUnavailable
+        case .locked: return .keyringLocked
+        case .writeRefused: return .keyringWriteRefused
+        case .failed: return .keyringError
         }
     }
 
@@ -118,16 +118,13 @@ public enum KeyringError: RCAgentError, Equatable {
             return nil
         }
     }
-
-    public var exitStatus: ExitStatus { .keyringUnavailable }
 }
 
 /// The profile has no stored credentials.
 public struct NotLoggedInError: RCAgentError {
     public let profile: String
     public init(profile: String) { self.profile = profile }
-    public var code: String { "not_logged_in" }
+    public var code: ErrorCode { .notLoggedIn }
     public var message: String { "no credentials stored for profile '\(profile)'" }
     public var hint: String? { "run `rc-agent login --profile \(profile)`" }
-    public var exitStatus: ExitStatus { .notLoggedIn }
 }

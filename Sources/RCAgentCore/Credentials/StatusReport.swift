@@ -1,8 +1,10 @@
 import Foundation
 
-/// Keyring health as `status` reports it.
+/// Keyring health as `status` and `GET /v1/status` report it.
 public enum KeyringState: String, Sendable, Codable {
     case ok, locked, unavailable
+    /// No item for the profile (per profile in `GET /v1/status` only).
+    case missing
 }
 
 /// What `rc-agent status` knows about one profile, without any secret.
@@ -106,53 +108,6 @@ public struct StatusReport: Sendable, Equatable, Codable {
     public static func shorten(_ id: String) -> String {
         id.count <= 10 ? id : "\(id.prefix(4))…\(id.suffix(4))"
     }
-
-    /// Human-readable lines.
-    public func render() -> String {
-        var out = "config: \(configPath)\n"
-        out += "keyring: \(keyring.rawValue)"
-        if let keyringError { out += " (\(keyringError))" }
-        out += "\n"
-        for warning in warnings { out += "warning: \(warning)\n" }
-        if let agent { out += agent.render() }
-        for p in profiles {
-            out += "\nprofile \(p.profile)\n"
-            out += "  url:        \(p.url ?? "(not set)")\n"
-            if p.secretStored {
-                out += "  client id:  \(p.clientID ?? "?")\n"
-                out += "  secret:     stored in keyring"
-                if let age = p.secretAgeDays { out += ", \(age) day\(age == 1 ? "" : "s") old" }
-                out += "\n"
-                if p.storedItems > 1 {
-                    out += "  note:       a rotation was interrupted: \(p.storedItems) secrets are stored and the newest is in use;\n"
-                    out += "              run `rc-agent rotate --resume --profile \(p.profile)` to remove the older\n"
-                }
-                if let token = agent?.status?.profiles.first(where: { $0.profile == p.profile })?.token {
-                    out += "  token:      \(token.state.rawValue)"
-                    if let expiresAt = token.expiresAt { out += ", expires \(expiresAt)" }
-                    out += "\n"
-                }
-                if let rotation = p.rotation {
-                    out += "  rotation:   \(rotation.state.rawValue), due \(RotationStatus.day(rotation.dueAt))"
-                    out += " (every \(rotation.rotateAfterDays) days)\n"
-                    if rotation.needsReminder { out += "              run `rc-agent rotate --profile \(p.profile)`\n" }
-                }
-            } else if p.keyring == .ok {
-                out += "  secret:     not stored — run `rc-agent login --profile \(p.profile)`\n"
-            } else {
-                out += "  secret:     unknown (keyring \(p.keyring.rawValue))\n"
-            }
-        }
-        return out
-    }
-
-    /// The stable JSON document for scripts (dates in RFC 3339 UTC, keys sorted).
-    public func json() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
-    }
 }
 
 /// What `status` learned from the agent on the socket.
@@ -171,20 +126,11 @@ public struct AgentView: Sendable, Equatable, Codable {
         case failedToStart = "failed_to_start"
     }
 
-    /// Asks the agent on `socketPath`, starting one first when `autostart` is on.
-    public static func collect(socketPath: String, autostart: Bool, settings: Settings) async -> AgentView {
-        do {
-            let client = try await AgentLauncher.connect(socketPath: socketPath, autostart: autostart, settings: settings)
-            return AgentView(running: true, socket: socketPath, status: try await client.status(), error: nil, failedToStart: false)
-        } catch let error as RCAgentError {
-            return AgentView(running: false, socket: socketPath, status: nil, error: error.message, failedToStart: autostart)
-        } catch {
-            return AgentView(running: false, socket: socketPath, status: nil, error: "\(error)", failedToStart: autostart)
-        }
-    }
-
-    func render() -> String {
-        guard let status else { return "agent: not running (\(socket))\n" }
-        return "agent: running, pid \(status.pid), up \(status.uptime) s, socket \(status.socket)\n"
+    public init(running: Bool, socket: String, status: AgentStatus?, error: String?, failedToStart: Bool) {
+        self.running = running
+        self.socket = socket
+        self.status = status
+        self.error = error
+        self.failedToStart = failedToStart
     }
 }

@@ -84,33 +84,4 @@ public struct DoctorReport: Sendable, Equatable {
 
     /// 0 when nothing failed, else the exit status of the first failed check.
     public var exitStatus: ExitStatus { checks.first { $0.status == .fail }?.exitStatus ?? .ok }
-
-    /// One line per check (`✓ id  message (N ms)`), with the hint indented under failures and warnings.
-    public func render() -> String {
-        let width = checks.map(\.id.count).max() ?? 0
-        var out = ""
-        for check in checks {
-            let id = check.id.padding(toLength: width, withPad: " ", startingAt: 0)
-            out += "\(check.status.mark) \(id)  \(check.message)"
-            if check.status != .skip { out += " (\(check.elapsedMS) ms)" }
-            out += "\n"
-            if let hint = check.hint, check.status == .fail || check.status == .warn {
-                out += String(repeating: " ", count: width + 4) + "fix: \(hint)\n"
-            }
-        }
-        out += ok ? "no problems found\n" : "problems found: see ✗ above\n"
-        return out
-    }
-
-    /// `{"checks":[{"id","status","message","hint","elapsed_ms"}],"ok":bool}` and a newline.
-    public func json() -> String {
-        struct Document: Encodable {
-            let checks: [DoctorCheckResult]
-            let ok: Bool
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(Document(checks: checks, ok: ok))) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
-    }
 }

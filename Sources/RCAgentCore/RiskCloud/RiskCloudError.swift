@@ -75,28 +75,19 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
         self.path = path
     }
 
-    public var code: String {
-        switch kind {
-        case .credentialsRejected: return "credentials_rejected"
-        case .tokenRejected: return "token_rejected"
-        case .badRequest: return "bad_request"
-        case .forbidden: return "forbidden"
-        case .notFound: return "not_found"
-        case .rateLimited: return "rate_limited"
-        case .serverError, .dnsFailure, .connectionRefused, .connectionClosed, .tls, .network:
-            return "tenant_unreachable"
-        case .timeout: return "tenant_timeout"
-        case .unexpectedResponse: return "unexpected_response"
-        case .badSetting: return "bad_config"
-        }
-    }
-
-    public var exitStatus: ExitStatus {
+    public var code: ErrorCode {
         switch kind {
         case .credentialsRejected: return .credentialsRejected
-        case .serverError, .dnsFailure, .connectionRefused, .connectionClosed, .tls, .network, .timeout:
+        case .tokenRejected: return .tokenRejected
+        case .badRequest: return .tenantBadRequest
+        case .forbidden: return .tenantForbidden
+        case .notFound: return .tenantNotFound
+        case .rateLimited: return .rateLimited
+        case .serverError, .dnsFailure, .connectionRefused, .connectionClosed, .tls, .network:
             return .tenantUnreachable
-        default: return .failure
+        case .timeout: return .tenantTimeout
+        case .unexpectedResponse: return .unexpectedResponse
+        case .badSetting: return .badSetting
         }
     }
 

@@ -79,8 +79,7 @@ public struct TenantURL: Sendable, Hashable, CustomStringConvertible {
 public struct TenantURLError: RCAgentError, Equatable {
     public let input: String
     public let reason: String
-    public var code: String { "bad_url" }
+    public var code: ErrorCode { .badURL }
     public var message: String { "invalid tenant URL '\(input)': \(reason)" }
     public var hint: String? { "use your tenant's address, e.g. https://COMPANY.logicgate.com" }
-    public var exitStatus: ExitStatus { .usage }
 }

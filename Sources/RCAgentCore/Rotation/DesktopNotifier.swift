@@ -1,26 +1,7 @@
-import CLibSecret
-import Foundation
-
 /// Desktop notifications, the I/O edge for rotation reminders on a desktop session.
+/// `FreedesktopNotifier` (RCAgentLive) is the real one.
 public protocol DesktopNotifier: Sendable {
     /// Shows a notification. Returns false when no notification service exists (servers, SSH
     /// sessions): that is not an error, the reminder simply goes elsewhere.
     func notify(summary: String, body: String) async -> Bool
-}
-
-/// `org.freedesktop.Notifications` on the session bus, via GDBus (already linked through libsecret).
-public struct FreedesktopNotifier: DesktopNotifier {
-    public init() {}
-
-    public func notify(summary: String, body: String) async -> Bool {
-        // A blocking D-Bus round trip: keep it off the cooperative pool.
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var error: UnsafeMutablePointer<GError>?
-                let result = rc_desktop_notify("rc-agent", summary, body, 5_000, &error)
-                if let error { g_error_free(error) }
-                continuation.resume(returning: result == 1)
-            }
-        }
-    }
 }

@@ -102,10 +102,10 @@ public struct RotationStatus: Sendable, Equatable, Codable {
         let what = state == .overdue
             ? "is \(ageDays) days old and overdue for rotation (due \(due))"
             : "is \(ageDays) days old and due for rotation on \(due)"
-        return "rc-agent: the Client Secret of profile '\(profile)' \(what): run `rc-agent rotate --profile \(profile)`"
+        return "the Client Secret of profile '\(profile)' \(what): run `rc-agent rotate --profile \(profile)`"
     }
 
-    static func day(_ date: Date) -> String {
+    package static func day(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withFullDate]
         return formatter.string(from: date)

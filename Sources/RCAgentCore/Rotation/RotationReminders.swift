@@ -51,7 +51,7 @@ public struct RotationReminders: Sendable {
             if ledger.claim(profile: summary.profile, now: now) {
                 _ = await notifier.notify(
                     summary: "Risk Cloud secret: rotate profile '\(summary.profile)'",
-                    body: line.replacingOccurrences(of: "rc-agent: ", with: ""))
+                    body: line)
             }
         }
         return due

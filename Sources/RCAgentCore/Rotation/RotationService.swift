@@ -56,33 +56,9 @@ public struct RotationService: Sendable {
         return cleaned
     }
 
-    /// Where the new secret comes from, shown before it is asked for.
-    public static let instructions = """
-        To get a new Client Secret: in Risk Cloud, person icon → Profile → Access Key → Reset Secret Key.
-        Do not press "Generate Access Key": that is not the secret rc-agent needs.
-        The stored secret stays in use until the new one has been verified.
-
-        """
-
-    /// The closing lines of a successful rotation.
-    public static func report(_ outcome: RotationOutcome, agent: AgentNotice.Result) -> String {
-        var out = outcome.notes.map { "note: \($0)\n" }.joined()
-        let profile = outcome.credential.profile
-        out += "Rotated: the tenant accepted the new secret and it is stored for profile '\(profile)'.\n"
-        out += "Next rotation due \(RotationStatus.day(outcome.rotation.dueAt)) "
-        out += "(every \(outcome.rotation.rotateAfterDays) days; age now 0 days).\n"
-        switch agent {
-        case .noAgent:
-            out += "No agent is running; the next one will use the new secret.\n"
-        case .refreshed(let expiresAt):
-            out += "The running agent dropped its old token and fetched one with the new secret"
-            out += expiresAt.map { " (valid until \($0)).\n" } ?? ".\n"
-        case .failed(let message):
-            out += "warning: the running agent could not be refreshed: \(message)\n"
-            out += "  run `rc-agent stop` and start it again\n"
-        }
-        return out
-    }
+    /// Where a new secret comes from, in one sentence.
+    public static let resetSecretStep =
+        "To get a new Client Secret: in Risk Cloud, person icon → Profile → Access Key → Reset Secret Key."
 
     /// Verifies `newSecret` (with `newClientID`, or the stored id) at `tenant` and stores it.
     public func rotate(
@@ -108,7 +84,7 @@ public enum RotationError: RCAgentError, Equatable {
     /// The "new" secret is the one already stored.
     case sameSecret(profile: String)
 
-    public var code: String { "bad_request" }
+    public var code: ErrorCode { .badRequest }
     public var message: String {
         switch self {
         case .sameSecret(let profile):
@@ -118,5 +94,4 @@ public enum RotationError: RCAgentError, Equatable {
     public var hint: String? {
         "in Risk Cloud press Reset Secret Key (Profile → Access Key) to get a new one, then run `rc-agent rotate` again"
     }
-    public var exitStatus: ExitStatus { .usage }
 }

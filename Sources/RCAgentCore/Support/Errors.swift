@@ -17,23 +17,25 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     case usage = 64
 }
 
-/// An error that knows what it means to a user: a stable code, a message, a hint, an exit status.
+/// An error that knows what it means to a user: a typed code, a message, a hint.
 ///
 /// Every failure rc-agent reports goes through this protocol: the CLI prints `message` and
-/// `hint` and exits with `exitStatus`; the socket API returns `code`, `message` and `hint`
-/// as JSON. Neither ever contains a secret, a Basic header or a token.
+/// `hint` and exits with the code's exit status; the socket API returns the code's name,
+/// `message` and `hint` as JSON with the code's HTTP status. Neither ever contains a secret, a
+/// Basic header or a token.
 public protocol RCAgentError: Error, CustomStringConvertible, Sendable {
-    /// Stable machine-readable code, e.g. `keyring_locked` (PROTOCOL.md lists them).
-    var code: String { get }
+    /// The stable code (PROTOCOL.md lists them), which carries the exit and HTTP statuses.
+    var code: ErrorCode { get }
     /// One or two sentences saying what went wrong.
     var message: String { get }
     /// What to do about it, or nil.
     var hint: String? { get }
-    /// The exit status a CLI command ends with.
-    var exitStatus: ExitStatus { get }
 }
 
 extension RCAgentError {
+    /// The exit status a CLI command ends with.
+    public var exitStatus: ExitStatus { code.exitStatus }
+
     public var description: String {
         if let hint { return "\(message)\n  hint: \(hint)" }
         return message
@@ -48,6 +50,5 @@ public struct UsageError: RCAgentError {
         self.message = message
         self.hint = hint
     }
-    public var code: String { "bad_request" }
-    public var exitStatus: ExitStatus { .usage }
+    public var code: ErrorCode { .badRequest }
 }

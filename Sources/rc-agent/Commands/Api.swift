@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent api [-X METHOD] PATH [-d @FILE|-d -|-d JSON] [-H 'K: V']… [--paginate] [--include] [--fail]`
 struct Api: AsyncParsableCommand {
@@ -48,7 +51,7 @@ struct Api: AsyncParsableCommand {
                 fail: fail, pretty: Terminal.standardOutput.isTerminal,
                 readStandardInput: { FileHandle.standardInput.readDataToEndOfFile() })
             let tokens = try await agent.client(settings)
-            let output = try await APIRunner.withLive(settings: settings, tokens: tokens) { try await $0.run(request) }
+            let output = try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
             FileHandle.standardOutput.write(Data(output.stdout))
             Terminal.standardError.write(output.stderr)
             exitCode = output.exitCode

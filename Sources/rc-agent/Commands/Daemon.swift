@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent daemon`: the agent in the foreground (what systemd and tests run).
 struct Daemon: AsyncParsableCommand {
@@ -13,8 +16,7 @@ struct Daemon: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Agent socket (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock).")
-    var socket: String?
+    @OptionGroup var socketOption: SocketOption
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error (default: $RC_AGENT_LOG, then info).")
     var logLevel: String?
@@ -27,9 +29,9 @@ struct Daemon: AsyncParsableCommand {
             let settings = try global.settings()
             let logger = try AgentLogging.bootstrap(level: logLevel, environment: settings.environment)
             let options = AgentDaemonOptions(
-                socketPath: AgentSocket.path(flag: socket, environment: settings.environment),
+                socketPath: socketOption.socketPath,
                 inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID))
-            try await AgentDaemon.run(options: options, runtime: try AgentRuntime.live(settings: settings), logger: logger)
+            try await AgentDaemon.run(options: options, runtime: try LiveEnvironment(settings).agentRuntime(), logger: logger)
             return .ok
         }
     }

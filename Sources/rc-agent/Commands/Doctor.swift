@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent doctor [--json]`: the troubleshooting guide's steps, done for you.
 struct Doctor: AsyncParsableCommand {
@@ -14,17 +17,16 @@ struct Doctor: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Agent socket to check (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock).")
-    var socket: String?
+    @OptionGroup var socketOption: SocketOption
 
     @Flag(help: "Print one JSON document.")
     var json = false
 
     func run() async throws {
-        let report = await DoctorRunner.live(.init(
-            configFlag: global.config, profileFlag: global.profile, socketFlag: socket,
+        let report = await LiveEnvironment.doctor(.init(
+            configFlag: global.config, profileFlag: global.profile, socketFlag: socketOption.socket,
             environment: ProcessInfo.processInfo.environment)).run()
-        Terminal.standardOutput.write(json ? report.json() : report.render())
+        Terminal.standardOutput.write(json ? DoctorView.json(report) : DoctorView.text(report))
         if report.exitStatus != .ok { throw ExitCode(report.exitStatus.rawValue) }
     }
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent exec -- CMD ARGS…`: CMD with `RC_TOKEN` and `RC_URL` from the agent.
 struct Exec: AsyncParsableCommand {
@@ -20,14 +23,21 @@ struct Exec: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
     var command: [String] = []
 
+    /// The command and its arguments, without the `--` that separates them from rc-agent's options.
+    private var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
+
+    func validate() throws {
+        guard !argv.isEmpty else { throw ValidationError("give the command to run: rc-agent exec -- CMD ARGS…") }
+    }
+
     func run() async throws {
-        let argv = command.first == "--" ? Array(command.dropFirst()) : command
-        guard let program = argv.first else { throw ValidationError("give the command to run: rc-agent exec -- CMD ARGS…") }
+        let argv = argv
+        let program = argv[0]
         var token: TokenResponse?
         try await runReportingErrors {
             let settings = try global.settings()
             let served = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
-            CommandReminder.emit(for: served, settings: settings)
+            ReminderView.emit(for: served, settings: settings)
             token = served
             return .ok
         }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent login [--url URL] [--client-id ID] [--client-secret-stdin] [--no-verify]`
 struct Login: AsyncParsableCommand {
@@ -40,13 +43,14 @@ struct Login: AsyncParsableCommand {
                 Terminal.standardError.write("Verifying with \(tenant.base)…\n")
             }
             let request = LoginRequest(profile: profile, tenant: tenant, clientID: id, secret: secret, verify: !noVerify)
-            let outcome = try await LiveDependencies.withTokenClient(settings, profile: profile) { tokens in
+            let live = LiveEnvironment(settings)
+            let outcome = try await live.withTokenClient(profile: profile) { tokens in
                 try await LoginService(
-                    store: LiveDependencies.credentialStore(settings), tokens: tokens, clock: SystemClock(),
+                    store: live.credentialStore(), tokens: tokens, clock: live.clock,
                     configPath: settings.configPath
                 ).login(request)
             }
-            Terminal.standardError.write(LoginReport(outcome: outcome).render())
+            Terminal.standardError.write(LoginView.text(outcome))
             // A running agent must drop a token (or a credentials_rejected latch) from the old secret.
             _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)
             return .ok

@@ -1,5 +1,8 @@
 import ArgumentParser
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent logout [--all]`
 struct Logout: AsyncParsableCommand {
@@ -15,7 +18,7 @@ struct Logout: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let removed = try await LogoutService(store: LiveDependencies.credentialStore(settings))
+            let removed = try await LogoutService(store: LiveEnvironment(settings).credentialStore())
                 .logout(profile: all ? nil : settings.profile)
             for profile in removed {
                 _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent rotate [--client-secret-stdin] [--client-id ID] [--resume]`
 struct Rotate: AsyncParsableCommand {
@@ -28,7 +31,8 @@ struct Rotate: AsyncParsableCommand {
         try await runReportingErrors {
             let settings = try global.settings()
             let profile = settings.profile
-            let store = LiveDependencies.credentialStore(settings)
+            let live = LiveEnvironment(settings)
+            let store = live.credentialStore()
             if resume {
                 let cleaned = try await RotationService.resume(profile: profile, store: store)
                 Terminal.standardError.write(cleaned
@@ -37,17 +41,17 @@ struct Rotate: AsyncParsableCommand {
                 return .ok
             }
             let existing = try await RotationService.current(profile: profile, store: store)
-            Terminal.standardError.write(RotationService.instructions)
+            Terminal.standardError.write(RotationView.instructions)
             let secret = try SecretInput.read(fromStandardInput: clientSecretStdin, prompt: "New Client Secret (input hidden): ")
             let tenant = try settings.tenantURL(profile: profile, stored: existing.url) ?? TenantURL(parsing: existing.url)
-            let outcome = try await LiveDependencies.withTokenClient(settings, profile: profile) { tokens in
-                try await RotationService(store: store, tokens: tokens, clock: SystemClock()).rotate(
+            let outcome = try await live.withTokenClient(profile: profile) { tokens in
+                try await RotationService(store: store, tokens: tokens, clock: live.clock).rotate(
                     from: existing, tenant: tenant, newSecret: secret, newClientID: clientID,
                     policy: RotationPolicy(config: settings.config, profile: profile))
             }
             let agentResult = await AgentNotice.credentialsChanged(
                 profile: profile, socketPath: agent.socketPath, fetchNew: true)
-            Terminal.standardError.write(RotationService.report(outcome, agent: agentResult))
+            Terminal.standardError.write(RotationView.text(outcome, agent: agentResult))
             return .ok
         }
     }

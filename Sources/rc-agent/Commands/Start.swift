@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent start`: a detached agent, and the line that points the shell at it.
 struct Start: AsyncParsableCommand {
@@ -10,13 +13,12 @@ struct Start: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Agent socket (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock).")
-    var socket: String?
+    @OptionGroup var socketOption: SocketOption
 
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let path = AgentSocket.path(flag: socket, environment: settings.environment)
+            let path = socketOption.socketPath
             try await AgentLauncher.start(socketPath: path, settings: settings)
             Terminal.standardOutput.write("RC_AGENT_SOCK=\(ShellQuote.quote(path)); export RC_AGENT_SOCK;\n")
             return .ok

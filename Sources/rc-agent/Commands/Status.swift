@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent status [--json]`
 struct Status: AsyncParsableCommand {
@@ -23,10 +26,10 @@ struct Status: AsyncParsableCommand {
             let settings = try global.settings()
             var report = await StatusReport.collect(
                 settings: settings, onlyProfile: settings.profileExplicit ? settings.profile : nil,
-                store: LiveDependencies.credentialStore(settings), now: Date())
+                store: LiveEnvironment(settings).credentialStore(), now: Date())
             report.agent = await AgentView.collect(
                 socketPath: agent.socketPath, autostart: agent.autostart, settings: settings)
-            Terminal.standardOutput.write(json ? report.json() + "\n" : report.render())
+            Terminal.standardOutput.write(json ? StatusView.json(report) + "\n" : StatusView.text(report))
             return report.exitStatus
         }
     }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent stop`: asks the agent to exit and waits until it has.
 struct Stop: AsyncParsableCommand {
@@ -10,12 +13,11 @@ struct Stop: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: "Agent socket (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock).")
-    var socket: String?
+    @OptionGroup var socketOption: SocketOption
 
     func run() async throws {
         try await runReportingErrors {
-            let path = AgentSocket.path(flag: socket, environment: ProcessInfo.processInfo.environment)
+            let path = socketOption.socketPath
             if try await AgentLauncher.stop(socketPath: path) == false {
                 Terminal.standardError.write("rc-agent: no agent is running on \(path)\n")
             }

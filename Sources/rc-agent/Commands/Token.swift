@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import RCAgentClient
 import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
 
 /// `rc-agent token`: the profile's bearer token from the agent, for scripts.
 struct Token: AsyncParsableCommand {
@@ -21,7 +24,7 @@ struct Token: AsyncParsableCommand {
         try await runReportingErrors {
             let settings = try global.settings()
             let token = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
-            CommandReminder.emit(for: token, settings: settings)
+            ReminderView.emit(for: token, settings: settings)
             Terminal.standardOutput.write(json ? try token.jsonText() : token.accessToken.reveal() + "\n")
             return .ok
         }

@@ -1,0 +1,29 @@
+import RCAgentCore
+/// Tells a running agent that a profile's credentials changed (login, rotate, logout), so it drops
+/// its cached token and any `credentials_rejected` state instead of serving the old one.
+public enum AgentNotice {
+    /// What happened on the agent side, for the command's closing lines.
+    public enum Result: Sendable, Equatable {
+        /// No agent answers on the socket: nothing to tell.
+        case noAgent
+        /// The agent forgot its token (and, when asked, fetched a new one that expires at this RFC 3339 time).
+        case refreshed(expiresAt: String?)
+        /// The agent answered with an error (its message; never a secret).
+        case failed(String)
+    }
+
+    /// Best effort: a failure here never undoes what the command already did.
+    public static func credentialsChanged(profile: String, socketPath: String, fetchNew: Bool) async -> Result {
+        let client = AgentClient(socketPath: socketPath, timeout: 30)
+        guard await client.isAlive() else { return .noAgent }
+        do {
+            try await client.forget(profile: profile)
+            guard fetchNew else { return .refreshed(expiresAt: nil) }
+            return .refreshed(expiresAt: try await client.token(profile: profile).expiresAt)
+        } catch let error as RCAgentError {
+            return .failed(error.message)
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+}

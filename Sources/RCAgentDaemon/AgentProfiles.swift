@@ -1,0 +1,47 @@
+import RCAgentCore
+import Synchronization
+
+/// The config file as the running agent last read it: which profiles exist and their policies.
+///
+/// Read at start and on reload (SIGHUP); a name it does not know makes it read the file once more
+/// before answering `unknown_profile`, so a `login` while the agent runs needs no reload.
+public final class AgentProfiles: Sendable {
+    private let load: @Sendable () throws -> ConfigFile
+    private let snapshot: Mutex<ConfigFile>
+
+    /// - Parameter config: reads the config file.
+    public init(config load: @escaping @Sendable () throws -> ConfigFile) throws {
+        self.load = load
+        snapshot = Mutex(try load())
+    }
+
+    /// Profiles with their URLs and no other settings (tests, and callers without a config file).
+    public convenience init(load: @escaping @Sendable () throws -> [String: String?]) throws {
+        try self.init(config: {
+            var config = ConfigFile()
+            config.profiles = try load().mapValues { ProfileConfig(url: $0) }
+            return config
+        })
+    }
+
+    /// Reads the config file again.
+    public func reload() throws {
+        let fresh = try load()
+        snapshot.withLock { $0 = fresh }
+    }
+
+    /// Every profile and its configured URL.
+    public var all: [String: String?] { snapshot.withLock { $0.profiles.mapValues(\.url) } }
+
+    /// True when the config names `profile` (re-reading the file once if it did not).
+    public func contains(_ profile: String) -> Bool {
+        if snapshot.withLock({ $0.profiles[profile] != nil }) { return true }
+        try? reload()
+        return snapshot.withLock { $0.profiles[profile] != nil }
+    }
+
+    /// The rotation policy of `profile` in the current config.
+    public func rotationPolicy(for profile: String) -> RotationPolicy {
+        snapshot.withLock { RotationPolicy(config: $0, profile: profile) }
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import RCAgentCore
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The agent's own token cache as a token source: the proxy asks it directly, not over the socket.
+struct CachedTokenSource: AgentTokenSource {
+    let cache: TokenCache
+    let clock: any AgentClock
+
+    func token(profile: String, minValid: Int?) async throws -> TokenResponse {
+        TokenResponse(try await cache.token(profile: profile, minValid: Double(minValid ?? 60)), now: clock.now())
+    }
+
+    func refresh(profile: String) async throws -> TokenResponse {
+        TokenResponse(try await cache.refresh(profile: profile), now: clock.now())
+    }
+}
+
+/// What a proxied request may reach: an `/api/…` path (and its query) on the profile's tenant.
+struct ProxyTarget: Equatable {
+    static let prefix = "/v1/proxy/"
+
+    let profile: String
+    /// `/api/…` exactly as the caller sent it (percent-encoding kept).
+    let path: String
+    /// The query as sent, without `?`; nil when there is none.
+    let query: String?
+
+    /// The path and query to append to the tenant's base URL.
+    var pathAndQuery: String { path + (query.map { "?" + $0 } ?? "") }
+
+    /// Checks `/v1/proxy/PROFILE/api/…` and its query. Throws ``AgentError`` (`bad_request`) for
+    /// anything that could leave `/api/` or the tenant: dot segments, also percent-encoded (once
+    /// or more), encoded `/` or `\`, empty segments (`//host`), characters outside RFC 3986
+    /// paths, a path that does not start with `/api/`.
+    init(path raw: String, query: String?) throws {
+        func refuse(_ why: String) -> AgentError {
+            AgentError.badRequest(
+                "the proxy refuses this path: \(why)",
+                hint: "use /v1/proxy/PROFILE/api/… with a plain path on the tenant, e.g. /v1/proxy/default/api/v2/records")
+        }
+        guard raw.hasPrefix(Self.prefix) else { throw refuse("it does not start with \(Self.prefix)") }
+        let rest = String(raw.dropFirst(Self.prefix.count))
+        guard rest.unicodeScalars.allSatisfy(Self.pathCharacters.contains) else {
+            throw refuse("it contains characters that must be percent-encoded")
+        }
+        let segments = rest.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, segment) in segments.enumerated() {
+            guard !segment.isEmpty || index == segments.count - 1 else { throw refuse("empty path segment (//)") }
+            var decoded = String(segment)
+            // Decode until stable, so %252e%252e is seen for what a careless server makes of it.
+            for _ in 0..<4 {
+                guard let next = decoded.removingPercentEncoding else { throw refuse("invalid percent-encoding") }
+                if next == decoded { break }
+                decoded = next
+            }
+            guard decoded != ".", decoded != ".." else { throw refuse("'.' and '..' segments are not allowed") }
+            guard !decoded.contains("/"), !decoded.contains("\\"),
+                !decoded.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) })
+            else { throw refuse("encoded '/', '\\' or control characters are not allowed") }
+        }
+        guard segments.count >= 2 else { throw refuse("no tenant path after the profile") }
+        profile = String(segments[0])
+        guard ProfileName.isValid(profile) else {
+            throw AgentError.badRequest("invalid profile name '\(profile)'", hint: ProfileName.rule)
+        }
+        path = "/" + segments.dropFirst().joined(separator: "/")
+        guard path.hasPrefix("/api/") else { throw refuse("only /api/… paths on the tenant can be reached") }
+        if let query {
+            guard query.unicodeScalars.allSatisfy(Self.queryCharacters.contains) else {
+                throw refuse("the query contains characters that must be percent-encoded")
+            }
+        }
+        self.query = query
+    }
+
+    /// RFC 3986 `pchar` and `/`.
+    static let pathCharacters = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/")
+    /// RFC 3986 query characters.
+    static let queryCharacters = pathCharacters.union(CharacterSet(charactersIn: "?"))
+}
+
+/// `ANY /v1/proxy/PROFILE/api/…?query`: forwards the request to the profile's tenant with the
+/// agent's bearer token, and streams the answer back (PROTOCOL.md, "Proxy").
+///
+/// The caller's `Authorization`, `Host` and hop-by-hop headers are dropped; the answer keeps its
+/// status, headers (minus hop-by-hop) and body, and a non-2xx one gets `X-RC-Agent-Diagnosis`
+/// with ``RiskCloudError``'s code. A 401 makes the agent fetch a new token once and send the
+/// request again (the body is buffered, up to the server's body limit, so it can be).
+struct ProxyRoutes: Sendable {
+    typealias Field = HTTPFields.Element
+
+    static let diagnosisHeader = Field.Name("X-RC-Agent-Diagnosis")!
+    static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+    /// Headers that belong to one connection (RFC 9110 §7.6.1), never forwarded either way.
+    static let hopByHopHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade", "expect",
+    ]
+    /// Most bytes of a refused (401) answer read before the retry, so its connection can be reused.
+    static let discardedBodyBytes = 64 * 1024
+
+    let cache: TokenCache
+    let profiles: AgentProfiles
+    let clock: any AgentClock
+    let audit: Logger
+    let transport: (any TenantStreaming)?
+    /// Largest request body: the server's limit (it closes connections that send more).
+    let maximumBodyBytes: Int
+
+    init(api: AgentAPI, maximumBodyBytes: Int = AgentServerLimits().maximumBodyBytes) {
+        cache = api.cache
+        profiles = api.profiles
+        clock = api.clock
+        audit = api.audit
+        transport = api.proxyTransport
+        self.maximumBodyBytes = maximumBodyBytes
+    }
+
+    /// Adds `/v1/proxy/**` for every method the proxy forwards.
+    func register(on router: Router<AgentRequestContext>) {
+        for method in Self.methods {
+            router.on("/v1/proxy/**", method: method) { request, context in
+                try await self.respond(to: request, context: context)
+            }
+        }
+    }
+
+    func respond(to request: Request, context: AgentRequestContext) async throws -> Response {
+        var request = request
+        var logged: Logger.Metadata = ["method": "\(request.method.rawValue)", "path": "\(request.uri.path)"]
+        do {
+            let target = try ProxyTarget(path: request.uri.path, query: request.uri.query)
+            logged["profile"] = "\(target.profile)"
+            logged["path"] = "\(target.path)"
+            guard profiles.contains(target.profile) else { throw AgentError.unknownProfile(target.profile) }
+            guard let transport else {
+                throw AgentError(
+                    .proxyUnavailable, message: "this agent has no connection to tenants for the proxy",
+                    hint: "run the agent with `rc-agent daemon`")
+            }
+            let body = try await Self.body(of: &request, limit: maximumBodyBytes)
+            let headers = Self.forwardable(request.headers.map { (name: $0.name.rawName, value: $0.value) })
+            let session = BearerSession(profile: target.profile, tokens: CachedTokenSource(cache: cache, clock: clock))
+            let tenant = try await session.tenant()
+            let upstream = try await session.exchange(
+                status: \.status, discard: { _ = try? await $0.body.collect(upTo: Self.discardedBodyBytes) }
+            ) { token in
+                try await transport.stream(
+                    method: request.method.rawValue, tenant: tenant, path: target.pathAndQuery, headers: headers,
+                    body: body, token: token.accessToken)
+            }
+            let diagnosis = RiskCloudError.forResponse(
+                status: upstream.status, headers: upstream.headers, body: [], tenant: tenant, path: target.path,
+                endpoint: .api, now: clock.now())
+            logged["status"] = "\(upstream.status)"
+            if let diagnosis { logged["diagnosis"] = "\(diagnosis.code)" }
+            audit.info("proxied", metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })
+            return response(for: upstream, diagnosis: diagnosis?.code.name, logged: logged)
+        } catch let error as any RCAgentError {
+            let status = error.code.httpStatus
+            logged["status"] = "\(status)"
+            logged["diagnosis"] = "\(error.code)"
+            audit.warning(
+                status >= 500 ? "proxy failed" : "proxy refused",
+                metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })
+            var response = AgentResponse.error(error)
+            response.headers[Self.diagnosisHeader] = error.code.name
+            return response
+        }
+    }
+
+    /// The caller's answer: the tenant's status and headers, the body passed on as it arrives.
+    private func response(for upstream: StreamingUpstreamResponse, diagnosis: String?, logged: Logger.Metadata)
+        -> Response
+    {
+        var headers = HTTPFields()
+        for header in Self.forwardable(upstream.headers) {
+            guard let name = Field.Name(header.name) else { continue }
+            headers.append(Field(name: name, value: header.value))
+        }
+        if let diagnosis { headers[Self.diagnosisHeader] = diagnosis }
+        let audit = self.audit
+        let body = ResponseBody { writer in
+            do {
+                for try await chunk in upstream.body { try await writer.write(chunk) }
+                try await writer.finish(nil)
+            } catch {
+                // The head is out: all that is left is to cut the connection, which tells the caller.
+                var metadata = logged
+                metadata["error"] = "\(ResponseExcerpt.clean(String(describing: error)))"
+                audit.warning("proxied answer cut short", metadata: metadata)
+                throw error
+            }
+        }
+        return Response(status: .init(code: upstream.status), headers: headers, body: body)
+    }
+
+    /// The request body, or nil when there is none. Throws ``AgentError`` (413) beyond `limit`.
+    private static func body(of request: inout Request, limit: Int) async throws -> [UInt8]? {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw AgentError(
+                .requestTooLarge, message: "the request body is larger than \(limit) bytes",
+                hint: "the proxy buffers request bodies up to \(limit) bytes; send larger ones with `rc-agent api`")
+        }
+        guard buffer.readableBytes > 0 || request.headers[.contentLength] != nil else { return nil }
+        return Array(buffer: buffer)
+    }
+
+    /// `headers` without the hop-by-hop ones and those the `Connection` header names.
+    static func forwardable(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        let named = headers.filter { $0.name.lowercased() == "connection" }
+            .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } }
+        let dropped = hopByHopHeaders.union(named)
+        return headers.filter { !dropped.contains($0.name.lowercased()) }
+    }
+
+    /// Who asked, for the audit log.
+    static func peerMetadata(_ peer: PeerCredentials) -> Logger.Metadata {
+        ["peer_pid": "\(peer.pid)", "peer_uid": "\(peer.uid)", "peer_exe": "\(peer.executable ?? "unknown")"]
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Hummingbird
+import RCAgentCore
+
+/// `GET /v1/status`, `GET /healthz`, `POST /v1/shutdown`.
+struct StatusRoutes: Sendable {
+    let api: AgentAPI
+
+    func register(on router: Router<AgentRequestContext>) {
+        router.get("/v1/status", use: statusDocument)
+        router.get("/healthz", use: health)
+        router.post("/v1/shutdown", use: shutdown)
+    }
+
+    @Sendable func statusDocument(_ request: Request, context: AgentRequestContext) async throws -> Response {
+        try AgentResponse.encoded(await status())
+    }
+
+    /// Answers without touching the cache or the keyring.
+    @Sendable func health(_ request: Request, context: AgentRequestContext) async throws -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+    }
+
+    /// Answers first, then asks the service group to shut down.
+    @Sendable func shutdown(_ request: Request, context: AgentRequestContext) async throws -> Response {
+        context.logger.info("shutdown requested", metadata: ["peer_pid": "\(context.peer.pid)"])
+        let requestShutdown = api.requestShutdown
+        Task { await requestShutdown() }
+        return try AgentResponse.encoded(WireJSON.Acknowledgement())
+    }
+
+    /// The agent and what it knows per profile.
+    func status() async -> AgentStatus {
+        let now = api.clock.now()
+        let cached = await api.cache.status()
+        let keyringState: KeyringState
+        var items: [String: CredentialSummary] = [:]
+        do {
+            for summary in try await api.store.list() { items[summary.profile] = summary }
+            keyringState = .ok
+        } catch let error as KeyringError where error == .locked {
+            keyringState = .locked
+        } catch {
+            keyringState = .unavailable
+        }
+        let configured = api.profiles.all
+        let names = Set(configured.keys).union(items.keys).union(cached.map(\.profile)).sorted()
+        let byName = Dictionary(cached.map { ($0.profile, $0) }, uniquingKeysWith: { first, _ in first })
+        let entries = names.map { name -> AgentStatus.Profile in
+            let entry = byName[name]
+            let item = items[name]
+            let keyring: KeyringState
+            if keyringState != .ok {
+                keyring = keyringState
+            } else if let item {
+                keyring = item.locked ? .locked : .ok
+            } else {
+                keyring = .missing
+            }
+            let configuredURL = configured[name] ?? nil
+            return AgentStatus.Profile(
+                profile: name,
+                url: entry?.tenant?.base ?? item?.url ?? configuredURL,
+                clientID: entry?.clientID ?? item?.clientID,
+                keyring: keyring,
+                token: AgentStatus.TokenInfo(
+                    state: entry?.state ?? .none,
+                    expiresAt: entry?.expiresAt.map(WireJSON.rfc3339),
+                    expiresIn: entry?.expiresAt.map { max(0, Int($0.timeIntervalSince(now))) }),
+                lastError: entry?.lastError.map {
+                    ErrorInfo(code: $0.code.name, message: $0.message, hint: $0.hint, upstreamStatus: $0.upstreamStatus)
+                },
+                rotation: item?.created.map { api.profiles.rotationPolicy(for: name).status(created: $0, now: now) })
+        }
+        return AgentStatus(
+            version: RCAgentVersion.current, pid: getpid(), uptime: max(0, Int(now.timeIntervalSince(api.startedAt))),
+            socket: api.socketPath, keyring: keyringState, profiles: entries)
+    }
+}

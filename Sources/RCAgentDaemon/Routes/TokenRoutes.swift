@@ -1,0 +1,93 @@
+import Foundation
+import Hummingbird
+import Logging
+import RCAgentCore
+
+/// `GET /v1/token`, `POST /v1/token/refresh`, `DELETE /v1/token`.
+struct TokenRoutes: Sendable {
+    let api: AgentAPI
+
+    func register(on router: Router<AgentRequestContext>) {
+        router.get("/v1/token", use: token)
+        router.post("/v1/token/refresh", use: refresh)
+        router.delete("/v1/token", use: forget)
+    }
+
+    /// A token with at least `min_valid` seconds left.
+    @Sendable func token(_ request: Request, context: AgentRequestContext) async throws -> Response {
+        let profile = try Self.profile(request)
+        let minValid = try Self.minValid(request)
+        try requireKnown(profile)
+        let served = try await api.cache.token(profile: profile, minValid: minValid)
+        logServed(served, route: "token", peer: context.peer)
+        return try answer(served, request: request)
+    }
+
+    /// A token fetched now (forced refreshes close together share one call).
+    @Sendable func refresh(_ request: Request, context: AgentRequestContext) async throws -> Response {
+        let profile = try Self.profile(request)
+        try requireKnown(profile)
+        let served = try await api.cache.refresh(profile: profile)
+        logServed(served, route: "refresh", peer: context.peer)
+        return try answer(served, request: request)
+    }
+
+    /// Forgets the profile's token and failure state (after login, rotate, logout).
+    @Sendable func forget(_ request: Request, context: AgentRequestContext) async throws -> Response {
+        let profile = try Self.profile(request)
+        try? api.profiles.reload()
+        await api.cache.invalidate(profile: profile)
+        context.logger.info("token forgotten on request", metadata: ["profile": "\(profile)", "peer_pid": "\(context.peer.pid)"])
+        return try AgentResponse.encoded(WireJSON.Acknowledgement(profile: profile))
+    }
+
+    // MARK: Helpers
+
+    private func requireKnown(_ profile: String) throws {
+        guard api.profiles.contains(profile) else { throw AgentError.unknownProfile(profile) }
+    }
+
+    /// One audit line per token handed out: who got a token for which profile. Never the token.
+    private func logServed(_ served: ServedToken, route: String, peer: PeerCredentials) {
+        api.audit.info(
+            "token served",
+            metadata: [
+                "route": "\(route)", "profile": "\(served.profile)", "peer_pid": "\(peer.pid)",
+                "peer_uid": "\(peer.uid)", "peer_exe": "\(peer.executable ?? "unknown")",
+            ])
+    }
+
+    private func answer(_ served: ServedToken, request: Request) throws -> Response {
+        let body = TokenResponse(served, now: api.clock.now(), policy: api.profiles.rotationPolicy(for: served.profile))
+        let accept = request.headers[.accept] ?? ""
+        let wantsText = request.uri.queryParameters.get("format") == "text"
+            || (accept.contains("text/plain") && !accept.contains("json"))
+        var response: Response
+        if wantsText {
+            response = Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: body.accessToken.reveal() + "\n")))
+        } else {
+            response = try AgentResponse.encoded(body)
+        }
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    static func profile(_ request: Request) throws -> String {
+        let name = request.uri.queryParameters.get("profile") ?? "default"
+        guard ProfileName.isValid(name) else {
+            throw AgentError.badRequest("invalid profile name '\(name)'", hint: ProfileName.rule)
+        }
+        return name
+    }
+
+    static func minValid(_ request: Request) throws -> Double {
+        guard let raw = request.uri.queryParameters.get("min_valid") else { return 60 }
+        guard let seconds = Int(raw), seconds >= 0, seconds <= 366 * 86_400 else {
+            throw AgentError.badRequest(
+                "min_valid must be a whole number of seconds between 0 and 31622400, not '\(raw)'")
+        }
+        return Double(seconds)
+    }
+}

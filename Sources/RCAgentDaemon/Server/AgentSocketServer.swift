@@ -1,0 +1,357 @@
+import RCAgentCore
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the agent listens.
+public enum AgentListener: Sendable {
+    /// Bind this path: private directory checked, stale socket probed, socket 0600 from birth,
+    /// removed at exit.
+    case path(String)
+    /// A socket already bound and listening (systemd socket activation); `path` is only reported.
+    case descriptor(CInt, path: String?)
+}
+
+/// Limits that keep one client from starving the others.
+public struct AgentServerLimits: Sendable, Equatable {
+    /// Connections served at once; more are answered 503 and closed.
+    public var maximumConnections = 512
+    /// A client must deliver a complete request this long after connecting or after the previous
+    /// response, or the connection is closed (slow-loris and idle keep-alive alike).
+    public var requestTimeout: TimeAmount = .seconds(10)
+    /// All header fields of a request together, in bytes.
+    public var maximumHeaderBytes = 16 * 1024
+    /// Number of header fields.
+    public var maximumHeaderCount = 64
+    /// A request body (no route takes one) beyond this closes the connection.
+    public var maximumBodyBytes = 16 * 1024
+    /// How long graceful shutdown lets requests in progress finish.
+    public var shutdownGrace: TimeAmount = .milliseconds(1500)
+
+    public init() {}
+}
+
+/// What a request handler learns about its request besides the request itself: the peer.
+public struct AgentRequestContextSource: RequestContextSource {
+    public let logger: Logger
+    public let peer: PeerCredentials
+}
+
+/// Hummingbird request context for the socket API: carries the peer's credentials.
+public struct AgentRequestContext: RequestContext {
+    public typealias Source = AgentRequestContextSource
+    public var coreContext: CoreRequestContextStorage
+    /// The connecting process (`SO_PEERCRED`), already checked against the allow-list.
+    public let peer: PeerCredentials
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        peer = source.peer
+    }
+}
+
+/// HTTP/1.1 over a Unix socket: NIO's `ServerBootstrap` for the listener (so it can also take a
+/// socket from systemd, which Hummingbird's own server cannot), Hummingbird's `HTTP1Channel` and
+/// a router's responder for each connection.
+///
+/// Every connection's peer uid is checked with `SO_PEERCRED` before any byte is parsed; a peer
+/// that is not allowed gets a 403 and is closed, and it is logged.
+public final class AgentSocketServer: Service, Sendable {
+    private let listener: AgentListener
+    private let responder: any HTTPResponder<AgentRequestContext>
+    private let limits: AgentServerLimits
+    private let allowedUIDs: @Sendable () -> Set<UInt32>
+    private let onListening: @Sendable () async -> Void
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    /// - Parameters:
+    ///   - allowedUIDs: asked on every connection (so a reload can change it).
+    ///   - onListening: called once the socket accepts connections (sd_notify, readiness).
+    public init(
+        listener: AgentListener, responder: any HTTPResponder<AgentRequestContext>,
+        limits: AgentServerLimits = AgentServerLimits(),
+        allowedUIDs: @escaping @Sendable () -> Set<UInt32> = { [getuid()] },
+        onListening: @escaping @Sendable () async -> Void = {},
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "rc-agent.server")
+    ) {
+        self.listener = listener
+        self.responder = responder
+        self.limits = limits
+        self.allowedUIDs = allowedUIDs
+        self.onListening = onListening
+        self.group = eventLoopGroup
+        self.logger = logger
+    }
+
+    private enum Accepted: Sendable {
+        case http(HTTP1Channel, HTTP1Channel.Value)
+        case refused
+    }
+
+    /// Binds (or adopts) the socket, serves until graceful shutdown or cancellation, then stops
+    /// accepting, lets requests in progress finish within the grace period, and removes the
+    /// socket file it created.
+    public func run() async throws {
+        let (serverChannel, createdSocket) = try await bind()
+        let removeSocket = { [listener] in
+            if case .path(let path) = listener, let createdSocket { AgentSocket.remove(path, ifIdentity: createdSocket) }
+        }
+        // Also when serving ends early; removing twice is harmless (only the file this process bound).
+        defer { removeSocket() }
+        await onListening()
+        let logger = self.logger
+        await withDiscardingTaskGroup { group in
+            do {
+                // Graceful shutdown closes the listener and the loop runs on until the inbound stream
+                // ends: every connection accepted before the close still reaches `handle`. Leaving the
+                // loop early dropped those (clients connecting during shutdown, such as `rc-agent
+                // stop` probing), and an unused connection traps ("Deinited NIOAsyncWriter").
+                try await withGracefulShutdownHandler {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await accepted in inbound {
+                            guard case .http(let http, let value) = accepted else { continue }
+                            group.addTask { await http.handle(value: value, logger: logger) }
+                        }
+                    }
+                } onGracefulShutdown: {
+                    serverChannel.channel.close(promise: nil)
+                }
+            } catch {
+                logger.error("accepting connections failed: \(error)")
+            }
+            // Gone before the connections in progress finish: `rc-agent stop` waits for the file.
+            removeSocket()
+            self.closeConnectionsGracefully()
+        }
+        logger.info("server stopped")
+    }
+
+    // MARK: Listener
+
+    /// NIO's `bind(_: NIOBSDSocket.Handle)` calls listen(2) with its default backlog (128) before
+    /// the backlog option applies, so a burst of more than 128 clients got EAGAIN; listen(2) again
+    /// on the listening socket sets the intended one.
+    private static func restoreBacklog(_ fd: CInt) {
+        _ = Glibc.listen(fd, AgentSocket.backlog)
+    }
+
+    private func bind() async throws -> (NIOAsyncChannel<Accepted, Never>, (dev: UInt64, ino: UInt64)?) {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: AgentSocket.backlog)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        switch listener {
+        case .descriptor(let fd, let path):
+            let channel = try await bootstrap.bind(NIOBSDSocket.Handle(fd)) { self.setUp(child: $0) }
+            Self.restoreBacklog(fd)
+            logger.info("listening on the socket systemd passed", metadata: ["socket": "\(path ?? "fd \(fd)")"])
+            return (channel, nil)
+        case .path(let path):
+            try AgentSocket.prepareDirectory(forSocket: path)
+            try AgentSocket.clearStale(path)
+            let fd = try AgentSocket.listen(at: path)
+            let identity = AgentSocket.identity(path)
+            let channel: NIOAsyncChannel<Accepted, Never>
+            do {
+                channel = try await bootstrap.bind(NIOBSDSocket.Handle(fd)) { self.setUp(child: $0) }
+            } catch {
+                close(fd)
+                if let identity { AgentSocket.remove(path, ifIdentity: identity) }
+                throw SocketSetupError("cannot listen on \(path): \(error)")
+            }
+            Self.restoreBacklog(fd)
+            logger.info("listening", metadata: ["socket": "\(path)"])
+            return (channel, identity)
+        }
+    }
+
+    // MARK: Connections
+
+    private func setUp(child channel: any Channel) -> EventLoopFuture<Accepted> {
+        let limits = self.limits
+        return PeerCredentials.of(channel: channel).flatMap { peer -> EventLoopFuture<Accepted> in
+            guard let peer, self.allowedUIDs().contains(peer.uid) else {
+                self.logger.warning(
+                    "refused a connection from another user",
+                    metadata: [
+                        "peer_pid": "\(peer?.pid ?? 0)", "peer_uid": "\(peer.map { String($0.uid) } ?? "unknown")",
+                        "peer_exe": "\(peer?.executable ?? "unknown")",
+                    ])
+                let error = AgentError.forbidden(uid: peer?.uid ?? UInt32.max)
+                return self.refuse(channel, status: "403 Forbidden", error: error)
+            }
+            guard self.track(channel) else {
+                self.logger.warning("too many connections; refusing one", metadata: ["peer_pid": "\(peer.pid)"])
+                let error = AgentError(
+                    .tooManyConnections, message: "the agent is serving too many connections", hint: "retry shortly")
+                return self.refuse(channel, status: "503 Service Unavailable", error: error)
+            }
+            let http = HTTP1Channel(
+                responder: { [responder = self.responder, logger = self.logger] request, writer, _ in
+                    let context = AgentRequestContext(source: .init(logger: logger, peer: peer))
+                    let response: Response
+                    do {
+                        response = try await responder.respond(to: request, context: context)
+                    } catch let error as HTTPParserError {
+                        throw error
+                    } catch {
+                        response = AgentResponse.error(
+                            AgentError(.internalError, message: "internal error"))
+                    }
+                    try await writer.write(response: response.head, body: response.body)
+                },
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        RequestDeadlineHandler(timeout: limits.requestTimeout, maximumBodyBytes: limits.maximumBodyBytes)
+                    ],
+                    idleTimeout: nil,
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: limits.maximumHeaderBytes, maxHeaderListSize: limits.maximumHeaderBytes,
+                        maxHeaderFieldCount: limits.maximumHeaderCount)
+                )
+            )
+            return http.setup(channel: channel, logger: self.logger).map { Accepted.http(http, $0) }
+        }
+    }
+
+    private func refuse(_ channel: any Channel, status: String, error: AgentError) -> EventLoopFuture<Accepted> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                RefusalHandler(response: AgentResponse.raw(status: status, error: error)))
+            return .refused
+        }
+    }
+
+    private func track(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let admitted = connections.withLock { open in
+            guard open.count < limits.maximumConnections else { return false }
+            open[id] = channel
+            return true
+        }
+        if admitted {
+            channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: id) } }
+        }
+        return admitted
+    }
+
+    /// Half-closes every connection (a request in progress still gets its response; an idle
+    /// keep-alive connection ends now) and closes whatever is left after the grace period.
+    private func closeConnectionsGracefully() {
+        let open = connections.withLock { Array($0.values) }
+        for channel in open {
+            channel.close(mode: .input, promise: nil)
+            channel.eventLoop.scheduleTask(in: limits.shutdownGrace) { channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Closes a connection whose client does not deliver a complete request within `timeout` of
+/// connecting or of the previous response, and one whose body exceeds the limit.
+final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let timeout: TimeAmount
+    private let maximumBodyBytes: Int
+    private var deadline: Scheduled<Void>?
+    private var bodyBytes = 0
+
+    init(timeout: TimeAmount, maximumBodyBytes: Int) {
+        self.timeout = timeout
+        self.maximumBodyBytes = maximumBodyBytes
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            bodyBytes = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+            guard bodyBytes <= maximumBodyBytes else {
+                context.close(promise: nil)
+                return
+            }
+        case .end:
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(context) }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+}
+
+/// Answers a refused connection: reads the request head (closing a Unix socket with unread data
+/// would reset the peer before it sees the answer), writes `response`, closes.
+final class RefusalHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let response: String
+    private var seen: [UInt8] = []
+    private var answered = false
+    private var timeout: Scheduled<Void>?
+
+    init(response: String) { self.response = response }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timeout = context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timeout?.cancel() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        var buffer = unwrapInboundIn(data)
+        seen += buffer.readBytes(length: buffer.readableBytes) ?? []
+        guard Self.containsHeadEnd(seen) || seen.count > 16 * 1024 else { return }
+        answered = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    /// True when `bytes` contain CR LF CR LF, the end of an HTTP head.
+    private static func containsHeadEnd(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 4 else { return false }
+        for index in 0...(bytes.count - 4)
+        where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+            return true
+        }
+        return false
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import RCAgentClient
+import RCAgentCore
+import RCAgentDaemon
+
+/// The composition root: the one place that builds the real I/O edges — the keyring, the tenant
+/// over HTTPS, desktop notifications, DNS, the clock — from ``Settings``, for every command and
+/// for the daemon. Everything below takes protocols.
+public struct LiveEnvironment: Sendable {
+    public let settings: Settings
+    public let clock: any AgentClock = SystemClock()
+
+    public init(_ settings: Settings) { self.settings = settings }
+
+    /// The user's Secret Service keyring.
+    public func credentialStore() -> any CredentialStore {
+        LibSecretStore(timeout: settings.keyringTimeout)
+    }
+
+    /// The network settings of `profile`: its `ca_file` (else `[defaults] ca_file`) and the
+    /// process's proxy and CA environment.
+    public func httpSettings(profile: String) -> HTTPSettings {
+        HTTPSettings(settings: settings, profile: profile)
+    }
+
+    /// Runs `body` with a token client for `profile`'s tenant settings, shutting it down afterwards.
+    public func withTokenClient<T: Sendable>(profile: String, _ body: (any TokenFetching) async throws -> T)
+        async throws -> T
+    {
+        try await RiskCloudClient.withClient(settings: httpSettings(profile: profile), clock: clock) { try await body($0) }
+    }
+
+    /// Runs `body` with an `api` runner for the selected profile, shutting its client down afterwards.
+    public func withAPIRunner<T: Sendable>(tokens: any AgentTokenSource, _ body: (APIRunner) async throws -> T)
+        async throws -> T
+    {
+        let profile = settings.profile
+        return try await RiskCloudClient.withClient(settings: httpSettings(profile: profile), clock: clock) {
+            try await body(APIRunner(profile: profile, tokens: tokens, transport: $0, clock: clock))
+        }
+    }
+
+    /// The agent's edges: the keyring, the tenant over HTTPS, the config file, notifications.
+    public func agentRuntime() throws -> AgentRuntime {
+        let configPath = settings.configPath
+        let client = try RiskCloudClient(
+            settings: HTTPSettings(caFile: settings.config.defaults.caFile, environment: settings.environment),
+            clock: clock)
+        var runtime = AgentRuntime(
+            store: credentialStore(), fetcher: client, clock: clock,
+            loadConfig: { try ConfigFile.load(path: configPath) },
+            shutdown: { try? await client.shutdown() },
+            reminders: (settings.stateDirectory, FreedesktopNotifier()))
+        runtime.proxyTransport = client
+        return runtime
+    }
+
+    /// `rc-agent doctor` on the real keyring, network, resolver and clock. Doctor reads the
+    /// settings itself (a broken config is one of its checks), so this takes the command line.
+    public static func doctor(_ input: DoctorRunner.Input) -> DoctorRunner {
+        DoctorRunner(
+            input: input, makeStore: { LiveEnvironment($0).credentialStore() },
+            connect: { try RiskCloudClient(settings: $0, clock: SystemClock()) }, resolver: SystemResolver(),
+            clock: SystemClock())
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import RCAgentClient
+import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
+
+/// Options of the commands that talk to the agent: which socket, and whether to start an agent.
+struct AgentOptions: ParsableArguments {
+    @OptionGroup var socketOption: SocketOption
+
+    @Flag(name: .customLong("no-autostart"), help: "Do not start an agent when none answers (also RC_AGENT_NO_AUTOSTART=1).")
+    var noAutostart = false
+
+    /// The socket path after `--socket` > `RC_AGENT_SOCK` > runtime dir > /tmp.
+    var socketPath: String { socketOption.socketPath }
+
+    /// False when `--no-autostart` or `RC_AGENT_NO_AUTOSTART=1`.
+    var autostart: Bool {
+        AgentLauncher.autostartEnabled(noAutostartFlag: noAutostart, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// A client for the running agent, started first unless autostart is off.
+    func client(_ settings: Settings) async throws -> AgentClient {
+        try await AgentLauncher.connect(socketPath: socketPath, autostart: autostart, settings: settings)
+    }
+}
+
+/// `--socket` alone: for commands that tell a running agent about a change but never start one.
+struct SocketOption: ParsableArguments {
+    @Option(name: .long, help: "Agent socket (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock).")
+    var socket: String?
+
+    /// The socket path after `--socket` > `RC_AGENT_SOCK` > runtime dir > /tmp.
+    var socketPath: String {
+        AgentSocket.path(flag: socket, environment: ProcessInfo.processInfo.environment)
+    }
+}

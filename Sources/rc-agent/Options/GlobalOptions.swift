@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import RCAgentClient
+import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
+
+/// Options every command takes: which config file and which profile.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Config file (default: $RC_AGENT_CONFIG, then $XDG_CONFIG_HOME/rc-agent/config.toml).")
+    var config: String?
+
+    @Option(name: .long, help: "Profile name (default: $RC_PROFILE, then [defaults] profile in the config, then 'default').")
+    var profile: String?
+
+    /// The process environment with the flags applied, resolved once per command.
+    func settings() throws -> Settings {
+        try Settings(configFlag: config, profileFlag: profile, environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+/// Runs a command body and turns an ``RCAgentError`` into its message on stderr and its exit status.
+func runReportingErrors(_ body: () async throws -> ExitStatus) async throws {
+    let status: ExitStatus
+    do {
+        status = try await body()
+    } catch let error as RCAgentError {
+        Terminal.standardError.write("rc-agent: \(error)\n")
+        throw ExitCode(error.exitStatus.rawValue)
+    }
+    if status != .ok { throw ExitCode(status.rawValue) }
+}

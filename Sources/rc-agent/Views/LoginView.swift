@@ -1,0 +1,25 @@
+import Foundation
+import RCAgentClient
+import RCAgentCore
+import RCAgentDaemon
+import RCAgentLive
+
+/// The lines `rc-agent login` prints on success (stderr: stdout stays free for scripts).
+enum LoginView {
+    static func text(_ outcome: LoginOutcome) -> String {
+        let credential = outcome.credential
+        var out = outcome.notes.map { "note: \($0)\n" }.joined()
+        out += "Logged in: profile '\(credential.profile)' at \(credential.url) "
+        out += "(client id \(StatusReport.shorten(credential.clientID))).\n"
+        if let token = outcome.token {
+            out += "The tenant accepted the credentials; its token is valid until "
+            out += "\(WireJSON.rfc3339(token.expiresAt)).\n"
+        } else {
+            out += "Not verified (--no-verify): the first token request will tell.\n"
+        }
+        out += outcome.replaced
+            ? "The earlier credentials for this profile were replaced in the keyring.\n"
+            : "Stored in your keyring as \"Risk Cloud credentials (\(credential.profile))\".\n"
+        return out
+    }
+}
