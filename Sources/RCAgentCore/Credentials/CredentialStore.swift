@@ -45,7 +45,7 @@ public struct CredentialSummary: Sendable, Equatable {
     }
 }
 
-/// The keyring, the I/O edge where credentials live. ``LibSecretStore`` is the real one.
+/// The keyring, the I/O edge where credentials live. `LibSecretStore` (RCAgentLive) is the real one.
 ///
 /// Every call is bounded by a timeout and runs off the cooperative thread pool.
 /// Errors are ``KeyringError``.

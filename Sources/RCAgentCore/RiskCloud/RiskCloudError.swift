@@ -4,7 +4,7 @@ import Foundation
 /// guide's cases (shared/reference/risk-cloud-api-troubleshooting.txt) with its resolution steps.
 ///
 /// This is the one diagnosis module: login, the token cache, `api`, the proxy and `doctor` all
-/// build these with ``RiskCloudClient`` or ``RiskCloudError/forResponse(status:headers:body:tenant:path:endpoint:now:redacting:)``.
+/// build these with `RiskCloudClient` (RCAgentLive) or ``RiskCloudError/forResponse(status:headers:body:tenant:path:endpoint:now:redacting:)``.
 /// Messages and hints never contain a secret, a Basic header or a token.
 public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
     /// Which of the guide's (or the network's) cases this is.

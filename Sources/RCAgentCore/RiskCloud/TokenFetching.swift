@@ -25,7 +25,7 @@ public struct AccessToken: Sendable, Equatable {
     public func remaining(at now: Date) -> Double { expiresAt.timeIntervalSince(now) }
 }
 
-/// The token endpoint, the I/O edge between rc-agent and the tenant. ``RiskCloudClient`` is the real one.
+/// The token endpoint, the I/O edge between rc-agent and the tenant. `RiskCloudClient` (RCAgentLive) is the real one.
 ///
 /// It makes exactly one attempt: retries and backoff belong to the caller (the token cache).
 /// Errors are ``RiskCloudError``.

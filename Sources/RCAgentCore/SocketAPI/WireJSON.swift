@@ -12,8 +12,8 @@ public enum WireJSON {
         return try encoder.encode(value)
     }
 
-    /// `2026-01-31T12:00:00Z`. The Swift-native format style: an `ISO8601DateFormatter` per call
-    /// built an ICU formatter each time, 40 % of the agent's CPU per cached token (docs/BENCHMARKS.md).
+    /// `2026-01-31T12:00:00Z`, with the Swift-native format style: an `ISO8601DateFormatter` per
+    /// call builds an ICU formatter each time (40 % of the agent's CPU per token; docs/BENCHMARKS.md).
     public static func rfc3339(_ date: Date) -> String {
         date.formatted(.iso8601)
     }

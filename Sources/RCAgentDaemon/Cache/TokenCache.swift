@@ -53,7 +53,7 @@ public struct ProfileTokenStatus: Sendable, Equatable {
 ///   `expires_in` tells it so) and, once nothing valid is left, the diagnosis.
 /// - Refresh ahead, backoff and the quiet period follow ``RefreshPolicy``; the background part
 ///   runs only between ``startBackgroundRefresh()`` and ``stopBackgroundRefresh()`` (the
-///   agent's ``AgentService`` does that).
+///   agent's ``BackgroundRefreshService`` does that).
 /// - A 401 from the token endpoint latches `credentials_rejected`: no upstream call for the
 ///   profile until ``invalidate(profile:)`` (after login/rotate) or ``resetFailures()`` (reload).
 ///
@@ -286,57 +286,69 @@ public actor TokenCache {
         entry.lastAttemptEnded = now
         switch result {
         case .success(let (token, tenant, credential)):
-            let same = entry.token?.value == token.value
-            if !same { entry.lifetime = max(0, token.expiresAt.timeIntervalSince(token.obtainedAt)) }
-            entry.token = token
-            entry.tenant = tenant
-            entry.clientID = credential.clientID
-            entry.secretCreated = credential.created
-            entry.lastFetchReturnedSameToken = same
-            entry.lastSuccess = now
-            entry.lastError = nil
-            entry.lastErrorAt = nil
-            entry.failures = 0
-            entry.rejected = false
-            let pause = same
-                ? policy.sameTokenPause(remaining: token.remaining(at: now), lifetime: entry.lifetime)
-                : policy.quietPeriod(lifetime: entry.lifetime)
-            entry.notBefore = now.addingTimeInterval(pause)
-            entry.notBeforeIsBackoff = false
-            logger.info(
-                "token fetched",
-                metadata: [
-                    "profile": "\(profile)", "expires_in": "\(Int(token.remaining(at: now)))",
-                    "same_token": "\(same)",
-                ])
+            recordSuccess(token, tenant: tenant, credential: credential, in: &entry, profile: profile, now: now)
         case .failure(let error):
-            let agentError = error as? any RCAgentError ?? TokenFetchFailure(detail: String(describing: type(of: error)))
-            let upstream = error as? UpstreamFailure
-            entry.lastError = agentError
-            entry.lastErrorAt = now
-            entry.failures += 1
-            if upstream?.upstreamStatus == 401 || agentError.code == .credentialsRejected {
-                entry.rejected = true
-                entry.notBefore = nil
-                logger.warning(
-                    "credentials rejected by the tenant; not retrying until they change",
-                    metadata: ["profile": "\(profile)"])
-            } else {
-                let delay = policy.backoff(
-                    failures: entry.failures, retryAfter: upstream?.retryAfterSeconds,
-                    retryable: upstream?.isRetryable ?? true, jitter: jitter())
-                entry.notBefore = now.addingTimeInterval(delay)
-                entry.notBeforeIsBackoff = true
-                logger.warning(
-                    "token request failed",
-                    metadata: [
-                        "profile": "\(profile)", "code": "\(agentError.code)", "error": "\(agentError.message)",
-                        "failures": "\(entry.failures)", "retry_in": "\(String(format: "%.1f", delay))",
-                    ])
-            }
+            recordFailure(error, in: &entry, profile: profile, now: now)
         }
         entries[profile] = entry
         scheduleTimer(profile)
+    }
+
+    private func recordSuccess(
+        _ token: AccessToken, tenant: TenantURL, credential: StoredCredential, in entry: inout Entry, profile: String,
+        now: Date
+    ) {
+        let same = entry.token?.value == token.value
+        if !same { entry.lifetime = max(0, token.expiresAt.timeIntervalSince(token.obtainedAt)) }
+        entry.token = token
+        entry.tenant = tenant
+        entry.clientID = credential.clientID
+        entry.secretCreated = credential.created
+        entry.lastFetchReturnedSameToken = same
+        entry.lastSuccess = now
+        entry.lastError = nil
+        entry.lastErrorAt = nil
+        entry.failures = 0
+        entry.rejected = false
+        let pause = same
+            ? policy.sameTokenPause(remaining: token.remaining(at: now), lifetime: entry.lifetime)
+            : policy.quietPeriod(lifetime: entry.lifetime)
+        entry.notBefore = now.addingTimeInterval(pause)
+        entry.notBeforeIsBackoff = false
+        logger.info(
+            "token fetched",
+            metadata: [
+                "profile": "\(profile)", "expires_in": "\(Int(token.remaining(at: now)))",
+                "same_token": "\(same)",
+            ])
+    }
+
+    /// A 401 at the token endpoint latches `credentials_rejected`; anything else backs off.
+    private func recordFailure(_ error: any Error, in entry: inout Entry, profile: String, now: Date) {
+        let agentError = error as? any RCAgentError ?? TokenFetchFailure(detail: String(describing: type(of: error)))
+        let upstream = error as? UpstreamFailure
+        entry.lastError = agentError
+        entry.lastErrorAt = now
+        entry.failures += 1
+        if upstream?.upstreamStatus == 401 || agentError.code == .credentialsRejected {
+            entry.rejected = true
+            entry.notBefore = nil
+            logger.warning(
+                "credentials rejected by the tenant; not retrying until they change",
+                metadata: ["profile": "\(profile)"])
+        } else {
+            let delay = policy.backoff(
+                failures: entry.failures, retryAfter: upstream?.retryAfterSeconds,
+                retryable: upstream?.isRetryable ?? true, jitter: jitter())
+            entry.notBefore = now.addingTimeInterval(delay)
+            entry.notBeforeIsBackoff = true
+            logger.warning(
+                "token request failed",
+                metadata: [
+                    "profile": "\(profile)", "code": "\(agentError.code)", "error": "\(agentError.message)",
+                    "failures": "\(entry.failures)", "retry_in": "\(String(format: "%.1f", delay))",
+                ])
+        }
     }
 
     /// When the background should next call the tenant for `entry`, or nil for never.

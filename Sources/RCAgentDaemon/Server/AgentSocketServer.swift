@@ -118,7 +118,7 @@ public final class AgentSocketServer: Service, Sendable {
             do {
                 // Graceful shutdown closes the listener and the loop runs on until the inbound stream
                 // ends: every connection accepted before the close still reaches `handle`. Leaving the
-                // loop early dropped those (clients connecting during shutdown, such as `rc-agent
+                // loop early would drop those (clients connecting during shutdown, such as `rc-agent
                 // stop` probing), and an unused connection traps ("Deinited NIOAsyncWriter").
                 try await withGracefulShutdownHandler {
                     try await serverChannel.executeThenClose { inbound in
