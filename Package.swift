@@ -23,6 +23,12 @@ let package = Package(
             pkgConfig: "libsecret-1",
             providers: [.apt(["libsecret-1-dev"])]
         ),
+        // The Linux kernel keyring (the `keyctl` backend).
+        .systemLibrary(
+            name: "CKeyutils",
+            pkgConfig: "libkeyutils",
+            providers: [.apt(["libkeyutils-dev"])]
+        ),
         // Domain and contracts: Secret, clock, settings and config, tenant URL, typed error codes,
         // the socket API's wire types, and the protocols of every I/O edge. No NIO, no
         // Hummingbird, no libsecret.
@@ -51,12 +57,13 @@ let package = Package(
             name: "RCAgentClient",
             dependencies: ["RCAgentCore", .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
-        // The real edges (libsecret, the tenant over HTTPS, notifications, DNS, the terminal) and
+        // The real edges (libsecret, the kernel keyring, secret files and variables, the tenant over HTTPS, notifications, DNS, the terminal) and
         // the one composition root that builds them from settings.
         .target(
             name: "RCAgentLive",
             dependencies: [
                 "CLibSecret",
+                "CKeyutils",
                 "RCAgentCore",
                 "RCAgentDaemon",
                 "RCAgentClient",

@@ -4,6 +4,8 @@
 set -euo pipefail
 packages=(
     libsecret-1-dev     # CLibSecret: headers and pkg-config file
+    libkeyutils-dev     # CKeyutils: the kernel keyring (the keyctl backend)
+    keyutils            # keyctl: tests look at what the kernel keyring holds, each in its own session
     pkgconf             # SwiftPM finds libsecret through pkg-config
     gnome-keyring       # the Secret Service the tests and the demo run against
     dbus dbus-bin       # dbus-run-session: a private session bus

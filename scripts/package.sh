@@ -47,6 +47,7 @@ layout() {
 $assets/rc-agent|0755|bin/rc-agent
 $assets/rc-agent.service|0644|lib/systemd/user/rc-agent.service
 $assets/rc-agent.socket|0644|lib/systemd/user/rc-agent.socket
+$assets/rc-agent@.service|0644|lib/systemd/system/rc-agent@.service
 $assets/rc-agent.bash|0644|share/bash-completion/completions/rc-agent
 $assets/_rc-agent|0644|$zsh/_rc-agent
 $assets/rc-agent.fish|0644|share/fish/vendor_completions.d/rc-agent.fish
@@ -96,7 +97,7 @@ assets() {
     "$bin" --generate-completion-script zsh >"$assets/_rc-agent"
     "$bin" --generate-completion-script fish >"$assets/rc-agent.fish"
     local unit
-    for unit in rc-agent.service rc-agent.socket; do
+    for unit in rc-agent.service rc-agent.socket rc-agent@.service; do
         [ -f "$pkgdir/systemd/$unit" ] || die "packaging/systemd/$unit is missing"
         cp "$pkgdir/systemd/$unit" "$assets/$unit"
     done
@@ -143,7 +144,8 @@ stage() {
         install -D -m "$mode" "$src" "$destdir$prefix/$path"
     done < <(layout "$prefix")
     sed -i -e "s|/usr/bin/rc-agent|$prefix/bin/rc-agent|g" -e "s|/usr/share/doc/rc-agent|$prefix/share/doc/rc-agent|g" \
-        "$destdir$prefix/lib/systemd/user/rc-agent.service" "$destdir$prefix/lib/systemd/user/rc-agent.socket"
+        "$destdir$prefix/lib/systemd/user/rc-agent.service" "$destdir$prefix/lib/systemd/user/rc-agent.socket" \
+        "$destdir$prefix/lib/systemd/system/rc-agent@.service"
 }
 
 # Depends: from the binary's libraries with dpkg-shlibdeps, which wants a debian/control; a

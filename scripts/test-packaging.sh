@@ -206,9 +206,14 @@ t_units() {
     for key in NoNewPrivileges=yes LockPersonality=yes MemoryDenyWriteExecute=yes \
         'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'; do
         grep -qx "$key" "$d/rc-agent.service" || { echo "rc-agent.service: no $key"; return 1; }
+        grep -qx "$key" "$x/usr/lib/systemd/system/rc-agent@.service" || { echo "rc-agent@.service: no $key"; return 1; }
     done
+    local t=$x/usr/lib/systemd/system/rc-agent@.service
+    grep -qx 'User=%i' "$t" && grep -qx 'RuntimeDirectoryMode=0700' "$t" && grep -qx 'ProtectSystem=strict' "$t" &&
+        grep -q '^#LoadCredentialEncrypted=rc-agent\.' "$t" &&
+        grep -qE '^ExecStart=/usr/bin/rc-agent daemon .*--socket %t/rc-agent/%i/agent.sock' "$t" || { cat "$t"; return 1; }
 }
-check "units: socket path and modes, Type=notify, ExecStart, hardening" t_units
+check "units: socket path and modes, Type=notify, ExecStart, hardening (user units and rc-agent@.service)" t_units
 
 # systemd-analyze verify loads the units as the user manager would, runs `man` for their
 # Documentation=, and wants ExecStart='s binary. --root cannot be combined with --user, so the
@@ -224,7 +229,15 @@ t_verify() {
         "$v/units/rc-agent.socket" "$v/units/rc-agent.service" >"$v/out" 2>&1
     local rc=$?
     cat "$v/out"
-    [ $rc -eq 0 ] && ! grep -E 'rc-agent\.(service|socket)' "$v/out"
+    [ $rc -eq 0 ] && ! grep -E 'rc-agent\.(service|socket)' "$v/out" || return 1
+    # The system template, as one instance (a template itself cannot be loaded): a real account
+    # that is not root or nobody, so User= draws no warning.
+    mkdir -p "$v/system"
+    sed "s|/usr/|$x/usr/|g" "$x/usr/lib/systemd/system/rc-agent@.service" >"$v/system/rc-agent@daemon.service"
+    MANPATH=$x/usr/share/man systemd-analyze verify "$v/system/rc-agent@daemon.service" >"$v/out-system" 2>&1
+    rc=$?
+    cat "$v/out-system"
+    [ $rc -eq 0 ] && ! grep -E 'rc-agent@' "$v/out-system"
 }
 if command -v systemd-analyze >/dev/null; then
     check "systemd-analyze verify: the units are clean" t_verify

@@ -9,13 +9,17 @@ public enum CommandExec {
         public let message: String
     }
 
-    /// Runs `command` (searched on PATH) in place of this process with `environment` added.
+    /// Runs `command` (searched on PATH) in place of this process with `environment` added and the
+    /// variables in `removing` taken out.
     ///
     /// `exec` rather than spawn-and-wait: the command keeps rc-agent's pid, so every signal sent
     /// to it (terminal Ctrl-C, `kill`, systemd) reaches the command itself with nothing to
     /// forward or lose, stdin/stdout/stderr are the same descriptors, and its exit status is the
     /// one the caller sees. Signal dispositions and the mask are reset first.
-    public static func replaceProcess(command: String, arguments: [String], environment: [String: String]) -> Failure {
+    public static func replaceProcess(
+        command: String, arguments: [String], environment: [String: String], removing: [String] = []
+    ) -> Failure {
+        for key in removing { unsetenv(key) }
         for (key, value) in environment { setenv(key, value, 1) }
         for number: Int32 in 1..<32 where number != SIGKILL && number != SIGSTOP { signal(number, SIG_DFL) }
         var empty = sigset_t()

@@ -61,6 +61,11 @@ public enum AgentDaemon {
                             reminders: reminders(), store: runtime.store, managed: { profiles.all[$0] != nil },
                             logger: logger),
                         successTerminationBehavior: .ignore),
+                    .init(
+                        service: CredentialWatchService(
+                            cache: cache, store: runtime.store, interval: options.credentialCheckInterval,
+                            logger: logger.with(label: "rc-agent.cache")),
+                        successTerminationBehavior: .ignore),
                     // Listed last so graceful shutdown reaches it first: STOPPING=1 goes out at once.
                     .init(service: BackgroundRefreshService(cache: cache)),
                 ],

@@ -12,6 +12,8 @@ public struct AgentDaemonOptions: Sendable {
     public var policy: RefreshPolicy
     /// How often the daemon checks that its socket file is still the one it bound (``SocketWatchService``).
     public var socketCheckInterval: Duration = .seconds(5)
+    /// How often delivered secrets (the `file` backend) are checked for a change.
+    public var credentialCheckInterval: Duration = .seconds(2)
 
     public init(
         socketPath: String, inheritedDescriptor: CInt? = nil, extraAllowedUIDs: Set<UInt32> = [],

@@ -16,10 +16,27 @@ public struct LibSecretStore: CredentialStore {
     /// Seconds one keyring call may take before it throws ``KeyringError/timedOut(seconds:)``.
     /// Generous by default because the keyring may show an unlock prompt on a write.
     public let timeout: Double
+    /// The environment that says where the session bus is.
+    let environment: [String: String]
 
     /// A store talking to the session bus's Secret Service, each call bounded by `timeout` seconds.
-    public init(timeout: Double = 30) {
+    public init(timeout: Double = 30, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.timeout = timeout
+        self.environment = environment
+    }
+
+    public func backend(for profile: String) -> CredentialBackend { .secretService }
+
+    /// Why there is certainly no session bus (SSH, cron, CI, a system service), or nil when there
+    /// may be one. Answering this without D-Bus makes such a command fail at once, not after a
+    /// connection attempt (GLib would otherwise try X11 autolaunch).
+    static func missingBus(_ environment: [String: String]) -> String? {
+        if let address = environment["DBUS_SESSION_BUS_ADDRESS"], !address.isEmpty { return nil }
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            var info = stat()
+            if stat(runtime + "/bus", &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { return nil }
+        }
+        return "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set and there is no $XDG_RUNTIME_DIR/bus)"
     }
 
     public func load(profile: String) async throws -> StoredCredential? {
@@ -47,6 +64,7 @@ public struct LibSecretStore: CredentialStore {
     private func withSession<T: Sendable>(
         _ body: @escaping @Sendable (KeyringSession) throws(KeyringError) -> T
     ) async throws -> T {
+        if let missing = Self.missingBus(environment) { throw KeyringError.unavailable(detail: missing) }
         let timeout = timeout
         return try await KeyringCall.run(timeout: timeout) { cancellable throws(KeyringError) in
             do throws(KeyringError) {
@@ -304,4 +322,10 @@ private final class KeyringItem {
             throw KeyringSession.keyringError(error, in: .write, timeout: timeout)
         }
     }
+}
+
+// The store holds the process environment (for the bus address): printed, it shows nothing of it.
+extension LibSecretStore: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "LibSecretStore(timeout: \(timeout))" }
+    public var debugDescription: String { description }
 }

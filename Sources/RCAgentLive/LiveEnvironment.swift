@@ -3,7 +3,8 @@ import RCAgentClient
 import RCAgentCore
 import RCAgentDaemon
 
-/// The composition root: the one place that builds the real I/O edges — the keyring, the tenant
+/// The composition root: the one place that builds the real I/O edges — the credential stores and
+/// sources, the tenant
 /// over HTTPS, desktop notifications, DNS, the clock — from ``Settings``, for every command and
 /// for the daemon. Everything below takes protocols.
 public struct LiveEnvironment: Sendable {
@@ -12,9 +13,50 @@ public struct LiveEnvironment: Sendable {
 
     public init(_ settings: Settings) { self.settings = settings }
 
-    /// The user's Secret Service keyring.
+    /// Every profile's credentials, each from its own backend (``CredentialRouter``), as the
+    /// settings' config says.
     public func credentialStore() -> any CredentialStore {
-        LibSecretStore(timeout: settings.keyringTimeout)
+        let config = settings.config
+        return credentialRouter { config }
+    }
+
+    /// The store or source of one backend (`login --backend`).
+    public func credentialStore(backend: CredentialBackend) -> any CredentialStore {
+        let config = settings.config
+        return credentialBackends { config }[backend] ?? credentialStore()
+    }
+
+    /// The router reading the config through `config` on every call (the agent follows the file).
+    private func credentialRouter(config: @escaping @Sendable () -> ConfigFile) -> CredentialRouter {
+        CredentialRouter(
+            backends: credentialBackends(config: config), config: config, environment: settings.environment,
+            selectedProfile: settings.profile)
+    }
+
+    private func credentialBackends(config: @escaping @Sendable () -> ConfigFile) -> [CredentialBackend: any CredentialStore] {
+        [
+            .secretService: LibSecretStore(timeout: settings.keyringTimeout, environment: settings.environment),
+            .keyctl: KeyctlStore(),
+            .env: EnvironmentSource(environment: settings.environment, config: config),
+            .file: SecretFileSource(environment: settings.environment, config: config),
+        ]
+    }
+
+    /// Where a command's tokens come from: the agent on `socketPath` (started first when
+    /// `autostart`), or — when the selected profile's credentials come from the environment — a
+    /// fetch in this process, with no agent, no keyring and nothing written.
+    public func withTokenSource<T: Sendable>(
+        socketPath: String, autostart: Bool, _ body: (any AgentTokenSource) async throws -> T
+    ) async throws -> T {
+        let profile = settings.profile
+        guard settings.backend(for: profile) == .env else {
+            return try await body(
+                AgentLauncher.connect(socketPath: socketPath, autostart: autostart, settings: settings))
+        }
+        let store = credentialStore()
+        return try await withTokenClient(profile: profile) { fetcher in
+            try await body(DirectTokenSource(store: store, fetcher: fetcher, clock: clock))
+        }
     }
 
     /// The network settings of `profile`: its `ca_file` (else `[defaults] ca_file`) and the
@@ -42,13 +84,14 @@ public struct LiveEnvironment: Sendable {
 
     /// The agent's edges: the keyring, the tenant over HTTPS, the config file, notifications.
     public func agentRuntime() throws -> AgentRuntime {
-        let configPath = settings.configPath
+        let (configPath, profile, environment) = (settings.configPath, settings.profile, settings.environment)
         let client = try RiskCloudClient(
             settings: HTTPSettings(caFile: settings.config.defaults.caFile, environment: settings.environment),
             clock: clock)
+        let fallback = settings.config
         var runtime = AgentRuntime(
-            store: credentialStore(), fetcher: client, clock: clock,
-            loadConfig: { try ConfigFile.load(path: configPath) },
+            store: credentialRouter { (try? ConfigFile.load(path: configPath)) ?? fallback }, fetcher: client, clock: clock,
+            loadConfig: { try ConfigFile.load(path: configPath).addingEnvironmentProfile(profile, environment: environment) },
             shutdown: { try? await client.shutdown() },
             reminders: (settings.stateDirectory, FreedesktopNotifier()))
         runtime.proxyTransport = client

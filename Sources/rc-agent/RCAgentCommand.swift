@@ -14,6 +14,13 @@ struct RCAgentCommand: AsyncParsableCommand {
             Keeps your Risk Cloud Client ID and Secret in the keyring and serves bearer tokens to \
             scripts over a Unix socket, like ssh-agent.
 
+            Without a desktop keyring, each profile names its backend: `login --backend keyctl` (the \
+            kernel keyring; survives logout, not a reboot), RC_CLIENT_ID + RC_CLIENT_SECRET + RC_AGENT_URL \
+            in the environment (CI: no agent, nothing written), or `client_secret_file` (a delivered file).
+
+            Agent socket: --socket, $RC_AGENT_SOCK, $XDG_RUNTIME_DIR/rc-agent/agent.sock, \
+            /run/user/UID/rc-agent/agent.sock (when yours and 0700), /tmp/rc-agent-UID/agent.sock.
+
             Exit codes: 0 ok, 1 other error, 2 not logged in, 3 agent not reachable, \
             4 credentials rejected, 5 keyring unavailable or locked, \
             6 tenant unreachable/timed out/5xx, 64 usage error.

@@ -7,7 +7,7 @@ import Testing
 /// producing each of the troubleshooting guide's cases.
 @Suite(.enabled(if: hasPrivateKeyring, "needs scripts/with-keyring.sh (make test)"))
 struct DoctorCLITests {
-    static let order = ["config", "keyring", "tenant", "auth", "records", "permissions", "agent", "rotation"]
+    static let order = ["config", "credentials", "tenant", "auth", "records", "permissions", "agent", "rotation"]
 
     /// The check lines of the human output, by id: (mark, rest of the line).
     static func lines(_ output: String) -> [String: (mark: String, text: String)] {
@@ -209,7 +209,7 @@ struct DoctorCLITests {
         let result = try await session.run(["doctor"])
         #expect(result.status == 6, "\(result)")
         let lines = Self.lines(result.stdout)
-        #expect(lines["keyring"]?.mark == "✓")
+        #expect(lines["credentials"]?.mark == "✓")
         #expect(lines["tenant"]?.mark == "✗")
         #expect(lines["tenant"]?.text.contains("refused") == true)
         for id in ["auth", "records", "permissions"] { #expect(lines[id]?.mark == "-", "\(id)") }
@@ -228,7 +228,7 @@ struct DoctorCLITests {
             #expect(result.status == 2, "\(result)")
             let lines = Self.lines(result.stdout)
             #expect(lines["config"]?.mark == "✓")
-            #expect(lines["keyring"]?.mark == "✗")
+            #expect(lines["credentials"]?.mark == "✗")
             #expect(result.stdout.contains("rc-agent login --profile \(session.profile)"))
             #expect(lines["tenant"]?.mark == "✓", "the tenant does not need credentials")
             #expect(lines["auth"]?.mark == "-")
@@ -245,7 +245,7 @@ struct DoctorCLITests {
         #expect(!parsed.ok)
         #expect(parsed.ids == Self.order)
         #expect(parsed.checks["config"]?["status"] as? String == "fail")
-        #expect(parsed.checks["keyring"]?["status"] as? String == "skip")
+        #expect(parsed.checks["credentials"]?["status"] as? String == "skip")
         session.sandbox.remove()
     }
 

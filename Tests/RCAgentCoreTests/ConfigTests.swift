@@ -155,7 +155,7 @@ import RCAgentTestSupport
             [profiles.other]
             url = "https://other.logicgate.com"
             """
-        let updated = ConfigWriter.setting(url: "https://new.logicgate.com", profile: "default", in: original)
+        let updated = ConfigWriter.setting("url", to: "https://new.logicgate.com", profile: "default", in: original)
         #expect(updated.contains("# my settings"))
         #expect(updated.contains("rotate_after_days = 30 # keep"))
         #expect(updated.contains("custom = \"kept\""))
@@ -163,9 +163,9 @@ import RCAgentTestSupport
         #expect(parsed.profiles["default"]?.url == "https://new.logicgate.com")
         #expect(parsed.profiles["other"]?.url == "https://other.logicgate.com")
 
-        let added = ConfigWriter.setting(url: "http://127.0.0.1:8080", profile: "third", in: original)
+        let added = ConfigWriter.setting("url", to: "http://127.0.0.1:8080", profile: "third", in: original)
         #expect(try ConfigFile.parse(added, path: "c").profiles["third"]?.url == "http://127.0.0.1:8080")
-        let fresh = ConfigWriter.setting(url: "https://a.logicgate.com", profile: "default", in: "")
+        let fresh = ConfigWriter.setting("url", to: "https://a.logicgate.com", profile: "default", in: "")
         #expect(fresh == "[profiles.default]\nurl = \"https://a.logicgate.com\"\n")
     }
 

@@ -107,7 +107,7 @@ struct DoctorHeuristicsTests {
     @Test func reportJSONHasTheDocumentedShapeAndExitCodeOfTheFirstFailure() throws {
         let report = DoctorReport(checks: [
             DoctorCheckResult(id: "config", status: .ok, message: "fine", hint: nil, elapsedMS: 1),
-            DoctorCheckResult(id: "keyring", status: .fail, message: "locked", hint: "unlock", elapsedMS: 2,
+            DoctorCheckResult(id: "credentials", status: .fail, message: "locked", hint: "unlock", elapsedMS: 2,
                 exitStatus: .keyringUnavailable),
             DoctorCheckResult(id: "tenant", status: .fail, message: "down", hint: nil, elapsedMS: 3,
                 exitStatus: .tenantUnreachable),
@@ -122,7 +122,7 @@ struct DoctorHeuristicsTests {
         #expect(first["hint"] is NSNull)
         let lines = DoctorView.text(report).split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("✓ config") == true)
-        #expect(lines.contains { $0.hasPrefix("✗ keyring") })
+        #expect(lines.contains { $0.hasPrefix("✗ credentials") })
         #expect(lines.contains { $0.hasPrefix("! agent") })
     }
 }

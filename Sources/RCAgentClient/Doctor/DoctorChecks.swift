@@ -47,18 +47,66 @@ enum DoctorChecks {
         }
     }
 
-    /// `keyring`: the Secret Service answers, the collection is unlocked, the profile has an item.
-    struct Keyring {
+    /// `credentials`: the profile's backend has its Client ID and Secret — the Secret Service
+    /// answers and is unlocked, the kernel key is there, both variables are set, the file is
+    /// readable (and private: a file others can read is a warning).
+    struct Credentials {
         let store: any CredentialStore
 
         func run(_ profile: Profile) async throws -> Checked<StoredCredential> {
             let name = profile.settings.profile
-            guard let stored = try await store.load(profile: name) else { throw NotLoggedInError(profile: name) }
-            return .ok(
-                "Secret Service reachable, collection unlocked, credentials for '\(name)' present "
-                    + "(client id \(StatusReport.shorten(stored.clientID)))", stored)
+            let backend = store.backend(for: name)
+            guard let stored = try await store.load(profile: name) else { throw Self.missing(name, backend) }
+            let id = StatusReport.shorten(stored.clientID)
+            let message: String
+            switch backend {
+            case .secretService:
+                message = "Secret Service reachable, collection unlocked, credentials for '\(name)' present (client id \(id))"
+            case .keyctl:
+                let key = CredentialBackend.keyctlKeyPrefix + name
+                let lifetime = CredentialBackend.keyctlLifetime
+                message = "kernel keyring: key \(key) present in the persistent keyring (client id \(id)); it \(lifetime)"
+            case .env:
+                message = "credentials for '\(name)' from the environment (client id \(id), tenant \(stored.url)); "
+                    + "nothing is stored and no agent is needed"
+            case .file:
+                message = "secret for '\(name)' read from \(store.readOnly(profile: name)?.location ?? "its file") "
+                    + "(client id \(id) from the config)"
+            }
+            let warnings = await store.states(profiles: [name])[name]?.warnings ?? []
+            if !warnings.isEmpty {
+                return .warn(
+                    message + "; " + warnings.joined(separator: "; "),
+                    hint: "only the user rc-agent runs as should be able to read the secret", stored)
+            }
+            return .ok(message, stored)
+        }
+
+        /// No credentials where the backend looks, with the fix for that backend.
+        static func missing(_ profile: String, _ backend: CredentialBackend) -> any RCAgentError {
+            switch backend {
+            case .secretService:
+                return NotLoggedInError(profile: profile)
+            case .keyctl:
+                let key = CredentialBackend.keyctlKeyPrefix + profile
+                return AgentError(
+                    .notLoggedIn,
+                    message: "no key \(key) in the kernel keyring (a reboot, or the persistent keyring's expiry "
+                        + "after days unused, empties it)",
+                    hint: "run `rc-agent login --profile \(profile) --backend keyctl`")
+            case .env:
+                return CredentialSourceError(
+                    "profile '\(profile)' uses the environment but \(CredentialEnvironment.clientID) and "
+                        + "\(CredentialEnvironment.secret) are not set",
+                    hint: "export \(CredentialEnvironment.clientID), \(CredentialEnvironment.secret) (or "
+                        + "\(CredentialEnvironment.secretFile)) and RC_AGENT_URL")
+            case .file:
+                return CredentialSourceError(
+                    "profile '\(profile)' has no secret file", hint: "set client_secret_file in its config")
+            }
         }
     }
+
 
     /// `tenant`: DNS (or the proxy), then TCP and TLS to the tenant's root.
     struct Tenant {
@@ -196,9 +244,15 @@ enum DoctorChecks {
     struct Agent {
         let input: DoctorRunner.Input
 
-        func run(profile: String?) async -> Checked<Void> {
-        let path = AgentSocket.path(flag: input.socketFlag, environment: input.environment)
-            switch AgentSocket.probe(path) {
+        func run(profile: String?, backend: CredentialBackend?) async -> Checked<Void> {
+            let path = AgentSocket.path(flag: input.socketFlag, environment: input.environment)
+            let probe = AgentSocket.probe(path)
+            if backend == .env, probe != .live {
+                return .ok(
+                    "no agent needed: `token`, `exec` and `api` use the credentials from the environment in-process "
+                        + "(no agent on \(path))", ())
+            }
+            switch probe {
             case .absent:
                 let error = AgentError.unreachable(socket: path, detail: "no agent is running")
                 return .warn(error.message + " (`rc-agent token` and `rc-agent api` start one on demand)", hint: error.hint, ())

@@ -4,7 +4,7 @@ import RCAgentCore
 /// `rc-agent doctor`: the troubleshooting guide's four steps done for the user, plus the local
 /// setup around them, as a list of checks (``DoctorChecks``).
 ///
-/// Order: `config` → `keyring` → `tenant` (DNS, TCP, TLS) → `auth` (guide step 1, Basic auth at the
+/// Order: `config` → `credentials` (whatever the profile's backend) → `tenant` (DNS, TCP, TLS) → `auth` (guide step 1, Basic auth at the
 /// token endpoint) → `records` (steps 2–3, the bearer token on the least-privilege endpoint) →
 /// `permissions` (step 4, a Build Access endpoint; 403 is a warning) → `agent` → `rotation`.
 /// A check runs with what the checks before it found; when one of them did not pass, it is
@@ -48,8 +48,8 @@ public struct DoctorRunner: Sendable {
     public func run() async -> DoctorReport {
         let log = DoctorLog(clock: clock)
         let profile = await log.check("config") { try DoctorChecks.Config(input: input).run() }
-        let credential = await log.check("keyring", after: profile) {
-            try await DoctorChecks.Keyring(store: makeStore($0.settings)).run($0)
+        let credential = await log.check("credentials", after: profile) {
+            try await DoctorChecks.Credentials(store: makeStore($0.settings)).run($0)
         }
         let connection = await log.check("tenant", after: profile) {
             try await DoctorChecks.Tenant(connect: connect, resolver: resolver, clock: clock).run($0)
@@ -64,7 +64,9 @@ public struct DoctorRunner: Sendable {
             try await DoctorChecks.Permissions(clock: clock).run($0, $1)
         }
         _ = await log.check("agent") {
-            await DoctorChecks.Agent(input: input).run(profile: profile.value?.settings.profile)
+            let settings = profile.value?.settings
+            return await DoctorChecks.Agent(input: input).run(
+                profile: settings?.profile, backend: settings.map { $0.backend(for: $0.profile) })
         }
         _ = await log.check("rotation", after: profile, credential) {
             DoctorChecks.Rotation(clock: clock).run($0, $1)

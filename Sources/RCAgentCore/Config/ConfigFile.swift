@@ -11,12 +11,24 @@ public struct ProfileConfig: Sendable, Equatable {
     public var rotateAfterDays: Int?
     /// Days before that date when reminders start (nil: the `[defaults]` value).
     public var remindBeforeDays: Int?
+    /// Where the credentials come from (nil: see ``CredentialBackend/of(profile:config:environment:selectedProfile:)``).
+    public var backend: CredentialBackend?
+    /// The Client ID of a `file` profile (the other backends keep it with the secret).
+    public var clientID: String?
+    /// The file holding the Client Secret of a `file` profile.
+    public var clientSecretFile: String?
 
-    public init(url: String? = nil, caFile: String? = nil, rotateAfterDays: Int? = nil, remindBeforeDays: Int? = nil) {
+    public init(
+        url: String? = nil, caFile: String? = nil, rotateAfterDays: Int? = nil, remindBeforeDays: Int? = nil,
+        backend: CredentialBackend? = nil, clientID: String? = nil, clientSecretFile: String? = nil
+    ) {
         self.url = url
         self.caFile = caFile
         self.rotateAfterDays = rotateAfterDays
         self.remindBeforeDays = remindBeforeDays
+        self.backend = backend
+        self.clientID = clientID
+        self.clientSecretFile = clientSecretFile
     }
 }
 
@@ -32,6 +44,13 @@ public struct ProfileConfig: Sendable, Equatable {
 /// [profiles.default]
 /// url = "https://acme.logicgate.com"
 /// ca_file = "/etc/ssl/corp-ca.pem"   # optional
+/// backend = "keyctl"                  # secret-service (default), keyctl, env, file
+///
+/// [profiles.service]
+/// url = "https://acme.logicgate.com"
+/// backend = "file"
+/// client_id = "…"
+/// client_secret_file = "/run/secrets/rc"   # else $CREDENTIALS_DIRECTORY/rc-agent.service
 /// ```
 ///
 /// Unknown keys are kept in the file and reported as ``warnings``, never fatal.
@@ -115,7 +134,8 @@ public struct ConfigFile: Sendable, Equatable {
             url: profile.url,
             caFile: profile.caFile ?? defaults.caFile,
             rotateAfterDays: profile.rotateAfterDays ?? defaults.rotateAfterDays,
-            remindBeforeDays: profile.remindBeforeDays ?? defaults.remindBeforeDays
+            remindBeforeDays: profile.remindBeforeDays ?? defaults.remindBeforeDays,
+            backend: profile.backend, clientID: profile.clientID, clientSecretFile: profile.clientSecretFile
         )
     }
 }
@@ -174,6 +194,18 @@ private struct TableReader {
                 profile.rotateAfterDays = try days(table[key], key: fullKey)
             case "remind_before_days":
                 profile.remindBeforeDays = try days(table[key], key: fullKey)
+            case "backend" where !prefix.hasPrefix("defaults"):
+                guard let name = try string(table[key], key: fullKey) else { continue }
+                guard let backend = CredentialBackend(rawValue: name) else {
+                    throw error(key: fullKey, reason: "must be one of \(CredentialBackend.choices)")
+                }
+                profile.backend = backend
+            case "client_id" where !prefix.hasPrefix("defaults"):
+                profile.clientID = try string(table[key], key: fullKey)
+            case "client_secret_file" where !prefix.hasPrefix("defaults"):
+                guard let path = try string(table[key], key: fullKey) else { continue }
+                guard path.hasPrefix("/") else { throw error(key: fullKey, reason: "must be an absolute path") }
+                profile.clientSecretFile = path
             case _ where extraKeys.contains(key):
                 continue
             default:

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Writes a profile's `url` into the config file, keeping everything else (comments, unknown
+/// Writes a profile's `url` (and, when login is given `--backend`, its `backend`) into the config file, keeping everything else (comments, unknown
 /// keys, other profiles) as the user wrote it.
 ///
 /// The write is two-phase so that login can put the keyring item in place between the two:
@@ -12,18 +12,23 @@ public struct ConfigWriter: Sendable {
 
     public init(path: String) { self.path = path }
 
-    /// Stages the config with `[profiles.PROFILE] url = URL` set.
-    public func prepare(profile: String, url: String) throws -> PreparedConfig {
+    /// Stages the config with `[profiles.PROFILE] url = URL` (and `backend = BACKEND` when given) set.
+    public func prepare(profile: String, url: String, backend: CredentialBackend? = nil) throws -> PreparedConfig {
         let original = try FileManager.default.contents(atPath: path).map { data -> String in
             guard let text = String(data: data, encoding: .utf8) else {
                 throw ConfigError(path: path, line: nil, key: nil, reason: "the file is not UTF-8")
             }
             return text
         } ?? ""
-        let updated = Self.setting(url: url, profile: profile, in: original)
+        var updated = Self.setting("url", to: url, profile: profile, in: original)
+        if let backend { updated = Self.setting("backend", to: backend.rawValue, profile: profile, in: updated) }
         let check = try ConfigFile.parse(updated, path: path)
         guard check.profiles[profile]?.url == url else {
             throw ConfigError(path: path, line: nil, key: "profiles.\(profile).url",
+                reason: "could not be updated automatically; set it by hand")
+        }
+        if let backend, check.profiles[profile]?.backend != backend {
+            throw ConfigError(path: path, line: nil, key: "profiles.\(profile).backend",
                 reason: "could not be updated automatically; set it by hand")
         }
         let directory = (path as NSString).deletingLastPathComponent
@@ -33,16 +38,16 @@ public struct ConfigWriter: Sendable {
         return PreparedConfig(tempPath: temp, path: path)
     }
 
-    /// `text` with the profile's url line replaced, or added under its table, or a new table appended.
-    static func setting(url: String, profile: String, in text: String) -> String {
+    /// `text` with the profile's `key` line replaced, or added under its table, or a new table appended.
+    static func setting(_ key: String, to value: String, profile: String, in text: String) -> String {
         var lines = text.components(separatedBy: "\n")
-        let assignment = "url = \(tomlQuoted(url))"
+        let assignment = "\(key) = \(tomlQuoted(value))"
         let headers: Set<String> = ["[profiles.\(profile)]", "[profiles.\"\(profile)\"]", "[profiles.'\(profile)']"]
         if let headerIndex = lines.firstIndex(where: { headers.contains($0.trimmingCharacters(in: .whitespaces)) }) {
             var index = headerIndex + 1
             while index < lines.count, !lines[index].trimmingCharacters(in: .whitespaces).hasPrefix("[") {
                 let trimmed = lines[index].trimmingCharacters(in: .whitespaces)
-                if trimmed.hasPrefix("url"), trimmed.dropFirst(3).trimmingCharacters(in: .whitespaces).hasPrefix("=") {
+                if trimmed.hasPrefix(key), trimmed.dropFirst(key.count).trimmingCharacters(in: .whitespaces).hasPrefix("=") {
                     lines[index] = assignment
                     return lines.joined(separator: "\n")
                 }

@@ -8,6 +8,7 @@ import Foundation
 /// | config file | `--config` | `RC_AGENT_CONFIG` | – | `$XDG_CONFIG_HOME/rc-agent/config.toml`, else `~/.config/rc-agent/config.toml` |
 /// | profile | `--profile` | `RC_PROFILE` | `[defaults] profile` | `default` |
 /// | tenant URL | `--url` (login) | `RC_AGENT_URL` | `[profiles.NAME] url` | the URL stored with the credentials |
+/// | credentials backend | `--backend` (login) | `RC_CLIENT_ID`/`RC_CLIENT_SECRET` → `env` | `[profiles.NAME] backend` | `secret-service` |
 /// | keyring timeout | – | `RC_AGENT_KEYRING_TIMEOUT` | `[defaults] keyring_timeout` | 30 s |
 public struct Settings: Sendable {
     /// The process environment the settings were resolved from (children inherit it).
@@ -47,6 +48,11 @@ public struct Settings: Sendable {
         let candidates = [flag, environment["RC_AGENT_URL"], config.profiles[profile]?.url, stored]
         guard let raw = candidates.compactMap({ $0 }).first(where: { !$0.isEmpty }) else { return nil }
         return try TenantURL(parsing: raw)
+    }
+
+    /// Where `profile`'s credentials come from (see ``CredentialBackend/of(profile:config:environment:selectedProfile:)``).
+    public func backend(for profile: String) -> CredentialBackend {
+        CredentialBackend.of(profile: profile, config: config, environment: environment, selectedProfile: self.profile)
     }
 
     /// `$XDG_STATE_HOME/rc-agent` (default `~/.local/state/rc-agent`): reminder timestamps, never secrets.

@@ -45,10 +45,13 @@ public struct CredentialSummary: Sendable, Equatable {
     }
 }
 
-/// The keyring, the I/O edge where credentials live. `LibSecretStore` (RCAgentLive) is the real one.
+/// The I/O edge where credentials live: a store (`LibSecretStore`, `KeyctlStore`) or a read-only
+/// source (`EnvironmentSource`, `SecretFileSource`), all in RCAgentLive; ``CredentialRouter`` picks
+/// one per profile.
 ///
-/// Every call is bounded by a timeout and runs off the cooperative thread pool.
-/// Errors are ``KeyringError``.
+/// Every call is bounded by a timeout and runs off the cooperative thread pool. Errors are
+/// ``KeyringError`` (stores), ``CredentialSourceError`` and ``ReadOnlyCredentialsError`` (sources).
+/// The requirements after ``reconcile(profile:)`` have defaults that suit a single store.
 public protocol CredentialStore: Sendable {
     /// The profile's credentials, or nil when no item exists.
     /// Throws ``KeyringError/locked`` when an item exists but its collection is locked.
@@ -64,12 +67,50 @@ public protocol CredentialStore: Sendable {
     /// the others, which an interrupted save or rotation can leave behind. True when any was removed.
     @discardableResult
     func reconcile(profile: String) async throws -> Bool
+
+    /// Where `profile`'s credentials come from. Default: `secret-service`.
+    func backend(for profile: String) -> CredentialBackend
+    /// Non-nil when `profile`'s credentials are read-only here (a source): why, and where to change them.
+    func readOnly(profile: String) -> ReadOnlyCredentialsError?
+    /// Each profile's state (no secrets). Default: one ``list()``.
+    func states(profiles: [String]) async -> [String: CredentialState]
+    /// A value that changes when `profile`'s secret changes behind rc-agent's back (a delivered
+    /// file), so the agent fetches a new token at once; nil when only rc-agent changes it.
+    func fingerprint(profile: String) async -> Int?
+}
+
+extension CredentialStore {
+    public func backend(for profile: String) -> CredentialBackend { .secretService }
+
+    public func readOnly(profile: String) -> ReadOnlyCredentialsError? { nil }
+
+    public func fingerprint(profile: String) async -> Int? { nil }
+
+    public func states(profiles: [String]) async -> [String: CredentialState] {
+        let summaries: [CredentialSummary]
+        do {
+            summaries = try await list()
+        } catch {
+            let state: KeyringState = (error as? KeyringError) == .locked ? .locked : .unavailable
+            let message = (error as? any RCAgentError).map(\.description) ?? "\(error)"
+            return Dictionary(uniqueKeysWithValues: profiles.map {
+                ($0, CredentialState(backend: backend(for: $0), keyring: state, error: message))
+            })
+        }
+        return Dictionary(uniqueKeysWithValues: profiles.map { name in
+            let item = summaries.first { $0.profile == name }
+            let state: KeyringState = item.map { $0.locked ? .locked : .ok } ?? .missing
+            return (name, CredentialState(backend: backend(for: name), keyring: state, summary: item))
+        })
+    }
 }
 
 /// Why a keyring call failed. Each case names its fix.
 public enum KeyringError: RCAgentError, Equatable {
     /// No D-Bus session bus, or no Secret Service on it.
     case unavailable(detail: String)
+    /// The kernel keyring cannot be used (no persistent keyrings, keyctl forbidden).
+    case kernelUnavailable(detail: String)
     /// The collection holding the item is locked.
     case locked
     /// The keyring refused to store or delete (e.g. locked collection on write, permission).
@@ -81,7 +122,7 @@ public enum KeyringError: RCAgentError, Equatable {
 
     public var code: ErrorCode {
         switch self {
-        case .unavailable, .timedOut: return .keyringUnavailable
+        case .unavailable, .kernelUnavailable, .timedOut: return .keyringUnavailable
         case .locked: return .keyringLocked
         case .writeRefused: return .keyringWriteRefused
         case .failed: return .keyringError
@@ -92,6 +133,8 @@ public enum KeyringError: RCAgentError, Equatable {
         switch self {
         case .unavailable(let detail):
             return "the keyring (Secret Service) is not available: \(detail)"
+        case .kernelUnavailable(let detail):
+            return "the kernel keyring is not available: \(detail)"
         case .locked:
             return "the keyring is locked"
         case .writeRefused(let detail):
@@ -106,8 +149,10 @@ public enum KeyringError: RCAgentError, Equatable {
     public var hint: String? {
         switch self {
         case .unavailable:
-            return "run rc-agent inside a desktop session, or start a D-Bus session with a Secret Service "
-                + "(e.g. `dbus-run-session` and `gnome-keyring-daemon --unlock --components=secrets`)"
+            return KeyringError.headlessChoices
+        case .kernelUnavailable:
+            return "use the environment (RC_CLIENT_ID, RC_CLIENT_SECRET, RC_AGENT_URL) or a delivered file "
+                + "(`client_secret_file`) instead; in a container, allow keyctl in its seccomp profile"
         case .locked:
             return "unlock it with your desktop's keyring (Seahorse) or run `gnome-keyring-daemon --unlock`"
         case .writeRefused:
@@ -118,6 +163,17 @@ public enum KeyringError: RCAgentError, Equatable {
             return nil
         }
     }
+}
+
+extension KeyringError {
+    /// What to do where there is no Secret Service (SSH, cron, CI, containers): rc-agent never
+    /// picks another backend by itself.
+    public static let headlessChoices =
+        "without a desktop keyring, choose where the credentials live: `rc-agent login --backend keyctl` "
+        + "(kernel keyring; survives logout, not a reboot), or the environment (RC_CLIENT_ID and "
+        + "RC_CLIENT_SECRET, with RC_AGENT_URL), or a file your secrets manager delivers "
+        + "(`client_secret_file = \"/run/secrets/rc\"` in the profile); in a desktop session, start the keyring "
+        + "(e.g. `gnome-keyring-daemon --unlock --components=secrets`)"
 }
 
 /// The profile has no stored credentials.

@@ -8,13 +8,19 @@ public struct LoginRequest: Sendable {
     public var secret: Secret
     /// Request a token before storing anything (`--no-verify` turns it off).
     public var verify: Bool
+    /// `--backend`: written into the profile's config with its url (nil: the config is left as it says).
+    public var backend: CredentialBackend?
 
-    public init(profile: String, tenant: TenantURL, clientID: String, secret: Secret, verify: Bool) {
+    public init(
+        profile: String, tenant: TenantURL, clientID: String, secret: Secret, verify: Bool,
+        backend: CredentialBackend? = nil
+    ) {
         self.profile = profile
         self.tenant = tenant
         self.clientID = clientID
         self.secret = secret
         self.verify = verify
+        self.backend = backend
     }
 }
 
@@ -26,6 +32,8 @@ public struct LoginOutcome: Sendable {
     public var token: AccessToken?
     /// True when an earlier item for the profile was replaced.
     public var replaced: Bool
+    /// The store the credentials went to.
+    public var backend: CredentialBackend
     /// Notes from tidying the input (trimmed whitespace…).
     public var notes: [String]
 }
@@ -49,8 +57,15 @@ public struct LoginService: Sendable {
         self.configPath = configPath
     }
 
+    /// Throws ``ReadOnlyCredentialsError`` when `profile`'s credentials come from a source
+    /// (before anyone is asked for a secret).
+    public static func checkWritable(profile: String, store: any CredentialStore) throws {
+        if let refusal = store.readOnly(profile: profile) { throw refusal }
+    }
+
     public func login(_ request: LoginRequest) async throws -> LoginOutcome {
         let profile = try ProfileName.validated(request.profile)
+        try Self.checkWritable(profile: profile, store: store)
         let input = try CredentialInput.normalise(clientID: request.clientID, secret: request.secret)
         let existing = try await store.load(profile: profile)
         let token =
@@ -61,7 +76,8 @@ public struct LoginService: Sendable {
         let created = existing.flatMap { $0.secret == input.secret ? $0.created : nil } ?? clock.now()
         let credential = StoredCredential(
             profile: profile, clientID: input.clientID, url: request.tenant.base, secret: input.secret, created: created)
-        let config = try ConfigWriter(path: configPath).prepare(profile: profile, url: request.tenant.base)
+        let config = try ConfigWriter(path: configPath).prepare(
+            profile: profile, url: request.tenant.base, backend: request.backend)
         do {
             try await store.save(credential)
         } catch {
@@ -74,6 +90,8 @@ public struct LoginService: Sendable {
             if let existing { try? await store.save(existing) } else { try? await store.delete(profile: profile) }
             throw error
         }
-        return LoginOutcome(credential: credential, token: token, replaced: existing != nil, notes: input.notes)
+        return LoginOutcome(
+            credential: credential, token: token, replaced: existing != nil, backend: store.backend(for: profile),
+            notes: input.notes)
     }
 }

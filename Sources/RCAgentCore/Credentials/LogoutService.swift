@@ -5,10 +5,13 @@ public struct LogoutService: Sendable {
     public init(store: any CredentialStore) { self.store = store }
 
     /// Removes `profile`'s item, or every rc-agent item when `profile` is nil.
-    /// Returns the profiles whose items were removed; removing nothing is not an error.
+    /// Returns the profiles whose items were removed; removing nothing is not an error. A profile
+    /// whose credentials come from a source throws ``ReadOnlyCredentialsError``: they stay usable,
+    /// and the error says where they have to be removed.
     public func logout(profile: String?) async throws -> [String] {
         let profiles: [String]
         if let profile {
+            if let refusal = store.readOnly(profile: profile) { throw refusal }
             profiles = [profile]
         } else {
             profiles = try await store.list().map(\.profile)

@@ -10,11 +10,17 @@ public enum KeyringState: String, Sendable, Codable {
 /// What `rc-agent status` knows about one profile, without any secret.
 public struct ProfileStatus: Sendable, Equatable, Codable {
     public var profile: String
+    /// Where the credentials come from.
+    public var backend: CredentialBackend
     public var url: String?
     /// Shortened for display (`abcd…wxyz`); the full id is not a secret but need not be on screen.
     public var clientID: String?
     public var secretStored: Bool
     public var keyring: KeyringState
+    /// Why `keyring` is not `ok`, with the fix.
+    public var keyringError: String?
+    /// Problems that do not stop rc-agent (a secret file readable by others).
+    public var warnings: [String]
     /// When the secret was first stored, if known.
     public var created: Date?
     /// Whole days since `created`.
@@ -25,8 +31,9 @@ public struct ProfileStatus: Sendable, Equatable, Codable {
     public var storedItems: Int
 
     enum CodingKeys: String, CodingKey {
-        case profile, url, keyring, created
+        case profile, backend, url, keyring, created, warnings
         case clientID = "client_id"
+        case keyringError = "keyring_error"
         case secretStored = "secret_stored"
         case secretAgeDays = "secret_age_days"
         case rotation
@@ -53,36 +60,30 @@ public struct StatusReport: Sendable, Equatable, Codable {
     }
 
     /// Collects the report. With `onlyProfile`, just that profile; otherwise every profile that
-    /// the config or the keyring knows, plus the selected one.
+    /// the config or a store in use knows, plus the selected one. Each profile is reported for its
+    /// own backend; the top-level `keyring` is the worst of them.
     public static func collect(
         settings: Settings, onlyProfile: String?, store: any CredentialStore, now: Date
     ) async -> StatusReport {
-        var keyring = KeyringState.ok
-        var keyringError: String?
-        var summaries: [CredentialSummary] = []
-        do {
-            summaries = try await store.list()
-        } catch let error as KeyringError {
-            keyring = error == .locked ? .locked : .unavailable
-            keyringError = error.description
-        } catch {
-            keyring = .unavailable
-            keyringError = "\(error)"
-        }
         var names = Set([onlyProfile ?? settings.profile])
         if onlyProfile == nil {
             names.formUnion(settings.config.profiles.keys)
-            names.formUnion(summaries.map(\.profile))
+            names.formUnion(((try? await store.list()) ?? []).map(\.profile))
         }
+        let states = await store.states(profiles: Array(names))
         let profiles = names.sorted().map { name -> ProfileStatus in
-            let item = summaries.first { $0.profile == name }
-            let itemKeyring: KeyringState = keyring != .ok ? keyring : (item?.locked == true ? .locked : .ok)
+            let state = states[name] ?? CredentialState(backend: settings.backend(for: name), keyring: .unavailable)
+            let item = state.summary
             return ProfileStatus(
                 profile: name,
+                backend: state.backend,
                 url: settings.config.profiles[name]?.url ?? item?.url,
                 clientID: item.map { shorten($0.clientID) },
                 secretStored: item != nil,
-                keyring: itemKeyring,
+                // "missing" is said by secret_stored here; keyring speaks of the backend itself.
+                keyring: state.keyring == .missing ? .ok : state.keyring,
+                keyringError: state.error,
+                warnings: state.warnings,
                 created: item?.created,
                 secretAgeDays: item?.created.map { max(0, Int(now.timeIntervalSince($0) / 86_400)) },
                 rotation: item?.created.map {
@@ -91,8 +92,9 @@ public struct StatusReport: Sendable, Equatable, Codable {
                 storedItems: item?.itemCount ?? 0
             )
         }
+        let worst = profiles.first { $0.keyring != .ok }
         return StatusReport(
-            configPath: settings.configPath, keyring: keyring, keyringError: keyringError,
+            configPath: settings.configPath, keyring: worst?.keyring ?? .ok, keyringError: worst?.keyringError,
             profiles: profiles, warnings: settings.config.warnings)
     }
 

@@ -31,8 +31,10 @@ public struct RotationService: Sendable {
         self.clock = clock
     }
 
-    /// The credentials the rotation starts from. Throws ``NotLoggedInError`` when there are none.
+    /// The credentials the rotation starts from. Throws ``NotLoggedInError`` when there are none,
+    /// ``ReadOnlyCredentialsError`` when they come from a source (the secret changes there).
     public static func current(profile: String, store: any CredentialStore) async throws -> StoredCredential {
+        if let refusal = store.readOnly(profile: profile) { throw refusal }
         guard let existing = try await store.load(profile: profile) else { throw NotLoggedInError(profile: profile) }
         return existing
     }

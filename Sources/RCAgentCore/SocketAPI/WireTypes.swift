@@ -16,16 +16,17 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     /// Seconds since the agent started.
     public var uptime: Int
     public var socket: String
-    /// `ok`, `locked` or `unavailable`.
+    /// The worst state of the profiles' backends: `ok`, `locked` or `unavailable`.
     public var keyring: KeyringState
     public var profiles: [Profile]
 
     public struct Profile: Codable, Sendable, Equatable {
         public init(
             profile: String, url: String?, clientID: String?, keyring: KeyringState, token: TokenInfo,
-            lastError: ErrorInfo?, rotation: RotationStatus?
+            lastError: ErrorInfo?, rotation: RotationStatus?, backend: CredentialBackend? = nil
         ) {
             self.profile = profile
+            self.backend = backend
             self.url = url
             self.clientID = clientID
             self.keyring = keyring
@@ -35,9 +36,12 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         }
 
         public var profile: String
+        /// Where the profile's credentials come from (absent from agents before 0.4).
+        public var backend: CredentialBackend?
         public var url: String?
         public var clientID: String?
-        /// `ok`, `locked`, `missing` (no item) or `unavailable`.
+        /// `ok`, `locked`, `missing` (no item, variable or file) or `unavailable`, for the profile's own
+        /// backend: only `secret-service` profiles are `unavailable` on a machine without a session bus.
         public var keyring: KeyringState
         public var token: TokenInfo
         public var lastError: ErrorInfo?
@@ -45,7 +49,7 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         public var rotation: RotationStatus?
 
         enum CodingKeys: String, CodingKey {
-            case profile, url, keyring, token, rotation
+            case profile, backend, url, keyring, token, rotation
             case clientID = "client_id"
             case lastError = "last_error"
         }

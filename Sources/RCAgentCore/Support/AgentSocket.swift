@@ -8,11 +8,25 @@ import Glibc
 /// The agent's socket file: where it is, and the ssh-agent habits around it (private directory,
 /// stale-socket probe, removal on exit).
 public enum AgentSocket {
-    /// `--socket` > `RC_AGENT_SOCK` > `$XDG_RUNTIME_DIR/rc-agent/agent.sock` > `/tmp/rc-agent-UID/agent.sock`.
-    public static func path(flag: String?, environment: [String: String], uid: UInt32 = getuid()) -> String {
+    /// `--socket` > `RC_AGENT_SOCK` > `$XDG_RUNTIME_DIR/rc-agent/agent.sock` >
+    /// `/run/user/UID/rc-agent/agent.sock` when `/run/user/UID` is a directory owned by the user with
+    /// mode 0700 (the runtime directory systemd-logind made, which cron and SSH commands are not
+    /// told about) > `/tmp/rc-agent-UID/agent.sock`.
+    ///
+    /// - Parameter runUser: where the per-user runtime directories are (`/run/user`).
+    public static func path(
+        flag: String?, environment: [String: String], uid: UInt32 = getuid(), runUser: String = "/run/user"
+    ) -> String {
         if let flag, !flag.isEmpty { return flag }
         if let env = environment["RC_AGENT_SOCK"], !env.isEmpty { return env }
         if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            return runtime + "/rc-agent/agent.sock"
+        }
+        let runtime = "\(runUser)/\(uid)"
+        var info = stat()
+        if lstat(runtime, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == uid,
+            info.st_mode & 0o777 == 0o700
+        {
             return runtime + "/rc-agent/agent.sock"
         }
         return "/tmp/rc-agent-\(uid)/agent.sock"

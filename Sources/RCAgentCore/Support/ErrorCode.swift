@@ -62,6 +62,14 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     /// Anything else the keyring reported.
     public static let keyringError = ErrorCode("keyring_error", exit: .keyringUnavailable, http: 503)
 
+    // MARK: Credential sources (`env`, `file`)
+
+    /// A source's credentials cannot be read: a variable missing, the file unreadable.
+    public static let credentialsUnavailable = ErrorCode(
+        "credentials_unavailable", exit: .keyringUnavailable, http: 503)
+    /// `login`, `rotate` or `logout` on a source: the secret changes where it comes from.
+    public static let readOnlyCredentials = ErrorCode("read_only_credentials", exit: .usage, http: 409)
+
     // MARK: Local files and settings
 
     /// The config file cannot be read or is invalid.
@@ -109,7 +117,7 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     private static let agentCodes: [ErrorCode] = [
         .badRequest, .forbidden, .unknownProfile, .notLoggedIn, .notFound, .requestTooLarge, .tooManyConnections,
         .proxyUnavailable, .agentBusy, .internalError, .keyringUnavailable, .keyringLocked, .keyringWriteRefused,
-        .keyringError, .configError, .fileError, .badURL,
+        .keyringError, .credentialsUnavailable, .readOnlyCredentials, .configError, .fileError, .badURL,
     ]
     private static let tenantCodes: [ErrorCode] = [
         .credentialsRejected, .tokenRejected, .tenantBadRequest, .tenantForbidden, .tenantNotFound, .rateLimited,

@@ -41,6 +41,9 @@ public struct ProfileTokenStatus: Sendable, Equatable {
     public var lastRefresh: Date?
     /// True after a 401 at the token endpoint: no retries until the credentials change.
     public var credentialsRejected: Bool
+    /// The store's ``CredentialStore/fingerprint(profile:)`` when the last fetch read the
+    /// credentials (nil: the store has none, or nothing was fetched since the last invalidation).
+    public var credentialFingerprint: Int? = nil
 }
 
 /// Per-profile bearer tokens in memory, fetched through a ``TokenFetching`` with credentials read
@@ -88,6 +91,8 @@ public actor TokenCache {
         var lastErrorAt: Date?
         var failures = 0
         var rejected = false
+        /// The credentials' fingerprint as the last fetch read them.
+        var fingerprint: Int?
         /// No request-driven upstream call before this time.
         var notBefore: Date?
         /// True when `notBefore` is a failure backoff (forced refreshes respect it too).
@@ -167,7 +172,8 @@ public actor TokenCache {
                 profile: profile, state: state, expiresAt: entry.token?.expiresAt, tenant: entry.tenant,
                 clientID: entry.clientID,
                 lastError: entry.lastError.map { ErrorSummary($0, at: entry.lastErrorAt ?? now) },
-                lastRefresh: entry.lastSuccess, credentialsRejected: entry.rejected)
+                lastRefresh: entry.lastSuccess, credentialsRejected: entry.rejected,
+                credentialFingerprint: entry.fingerprint)
         }
     }
 
@@ -269,6 +275,8 @@ public actor TokenCache {
 
     private func fetch(_ profile: String, generation: Int) async {
         let result: Result<(AccessToken, TenantURL, StoredCredential), any Error>
+        // Taken before the read: a change after it shows as a difference on the next check.
+        let fingerprint = await store.fingerprint(profile: profile)
         do {
             guard let credential = try await store.load(profile: profile) else {
                 throw NotLoggedInError(profile: profile)
@@ -284,6 +292,7 @@ public actor TokenCache {
         entry.inflight = nil
         entry.inflightStartedAt = nil
         entry.lastAttemptEnded = now
+        entry.fingerprint = fingerprint
         switch result {
         case .success(let (token, tenant, credential)):
             recordSuccess(token, tenant: tenant, credential: credential, in: &entry, profile: profile, now: now)

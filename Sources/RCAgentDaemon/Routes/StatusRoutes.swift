@@ -35,36 +35,21 @@ struct StatusRoutes: Sendable {
     func status() async -> AgentStatus {
         let now = api.clock.now()
         let cached = await api.cache.status()
-        let keyringState: KeyringState
-        var items: [String: CredentialSummary] = [:]
-        do {
-            for summary in try await api.store.list() { items[summary.profile] = summary }
-            keyringState = .ok
-        } catch let error as KeyringError where error == .locked {
-            keyringState = .locked
-        } catch {
-            keyringState = .unavailable
-        }
         let configured = api.profiles.all
-        let names = Set(configured.keys).union(items.keys).union(cached.map(\.profile)).sorted()
+        var names = Set(configured.keys).union(cached.map(\.profile))
+        names.formUnion(((try? await api.store.list()) ?? []).map(\.profile))
+        let states = await api.store.states(profiles: Array(names))
         let byName = Dictionary(cached.map { ($0.profile, $0) }, uniquingKeysWith: { first, _ in first })
-        let entries = names.map { name -> AgentStatus.Profile in
+        let entries = names.sorted().map { name -> AgentStatus.Profile in
             let entry = byName[name]
-            let item = items[name]
-            let keyring: KeyringState
-            if keyringState != .ok {
-                keyring = keyringState
-            } else if let item {
-                keyring = item.locked ? .locked : .ok
-            } else {
-                keyring = .missing
-            }
+            let state = states[name]
+            let item = state?.summary
             let configuredURL = configured[name] ?? nil
             return AgentStatus.Profile(
                 profile: name,
                 url: entry?.tenant?.base ?? item?.url ?? configuredURL,
                 clientID: entry?.clientID ?? item?.clientID,
-                keyring: keyring,
+                keyring: state?.keyring ?? .unavailable,
                 token: AgentStatus.TokenInfo(
                     state: entry?.state ?? .none,
                     expiresAt: entry?.expiresAt.map(WireJSON.rfc3339),
@@ -72,8 +57,10 @@ struct StatusRoutes: Sendable {
                 lastError: entry?.lastError.map {
                     ErrorInfo(code: $0.code.name, message: $0.message, hint: $0.hint, upstreamStatus: $0.upstreamStatus)
                 },
-                rotation: item?.created.map { api.profiles.rotationPolicy(for: name).status(created: $0, now: now) })
+                rotation: item?.created.map { api.profiles.rotationPolicy(for: name).status(created: $0, now: now) },
+                backend: state?.backend)
         }
+        let keyringState = entries.map(\.keyring).first { $0 == .unavailable || $0 == .locked } ?? .ok
         return AgentStatus(
             version: RCAgentVersion.current, pid: getpid(), uptime: max(0, Int(now.timeIntervalSince(api.startedAt))),
             socket: api.socketPath, keyring: keyringState, profiles: entries)

@@ -50,8 +50,9 @@ struct Api: AsyncParsableCommand {
                 method: method, path: path, data: data, headers: headers, paginate: paginate, include: include,
                 fail: fail, pretty: Terminal.standardOutput.isTerminal,
                 readStandardInput: { FileHandle.standardInput.readDataToEndOfFile() })
-            let tokens = try await agent.client(settings)
-            let output = try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
+            let output = try await agent.withTokens(settings) { tokens in
+                try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
+            }
             FileHandle.standardOutput.write(Data(output.stdout))
             Terminal.standardError.write(output.stderr)
             exitCode = output.exitCode

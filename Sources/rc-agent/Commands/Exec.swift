@@ -11,7 +11,9 @@ struct Exec: AsyncParsableCommand {
         abstract: "Run a command with RC_TOKEN and RC_URL set.",
         discussion: """
             The command replaces rc-agent (exec), so it keeps stdin/stdout/stderr, receives every signal \
-            directly, and its exit status is the one returned. 127: command not found, 126: not executable.
+            directly, and its exit status is the one returned. 127: command not found, 126: not executable. \
+            The command gets the token, never the secret: RC_CLIENT_SECRET and RC_CLIENT_SECRET_FILE are \
+            removed from its environment.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -36,7 +38,9 @@ struct Exec: AsyncParsableCommand {
         var token: TokenResponse?
         try await runReportingErrors {
             let settings = try global.settings()
-            let served = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            let served = try await agent.withTokens(settings) {
+                try await $0.token(profile: settings.profile, minValid: minValid)
+            }
             ReminderView.emit(for: served, settings: settings)
             token = served
             return .ok
@@ -44,7 +48,8 @@ struct Exec: AsyncParsableCommand {
         guard let token else { return }
         let failure = CommandExec.replaceProcess(
             command: program, arguments: Array(argv.dropFirst()),
-            environment: ["RC_TOKEN": token.accessToken.reveal(), "RC_URL": token.url])
+            environment: ["RC_TOKEN": token.accessToken.reveal(), "RC_URL": token.url],
+            removing: CredentialEnvironment.secretVariables)
         Terminal.standardError.write("rc-agent: \(failure.message)\n")
         throw ExitCode(failure.status)
     }

@@ -8,7 +8,7 @@ import RCAgentLive
 /// `rc-agent login [--url URL] [--client-id ID] [--client-secret-stdin] [--no-verify]`
 struct Login: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify a Client ID and Secret against the tenant and store them in the keyring.",
+        abstract: "Verify a Client ID and Secret against the tenant and store them (desktop or kernel keyring).",
         discussion: """
             Find them in Risk Cloud: person icon → Profile → Access Key. Missing values are asked for \
             on the terminal, the secret with echo off. There is no option that takes the secret on the \
@@ -31,10 +31,29 @@ struct Login: AsyncParsableCommand {
     @Flag(name: .customLong("no-verify"), help: "Store without requesting a token first.")
     var noVerify = false
 
+    @Option(help: """
+        Where to store them: secret-service (the desktop keyring, default) or keyctl (the kernel keyring: \
+        survives logout, not a reboot; for SSH sessions and servers). Written to the profile's config.
+        """)
+    var backend: CredentialBackend?
+
+    func validate() throws {
+        if let backend, !backend.isStore {
+            throw ValidationError(
+                "--backend \(backend.rawValue) is a source rc-agent only reads, nothing to log in to: "
+                    + (backend == .env
+                        ? "export RC_CLIENT_ID, RC_CLIENT_SECRET and RC_AGENT_URL instead"
+                        : "set `backend = \"file\"`, `client_id` and `client_secret_file` in the profile's config instead"))
+        }
+    }
+
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
             let profile = settings.profile
+            let live = LiveEnvironment(settings)
+            let store = backend.map { live.credentialStore(backend: $0) } ?? live.credentialStore()
+            try LoginService.checkWritable(profile: profile, store: store)
             let tenant = try settings.tenantURL(profile: profile, flag: url)
                 ?? TenantURL(parsing: try ask("Tenant URL (e.g. acme.logicgate.com): ", what: "--url"))
             let id = try clientID ?? ask("Client ID: ", what: "--client-id")
@@ -42,11 +61,11 @@ struct Login: AsyncParsableCommand {
             if !noVerify && Terminal.standardError.isTerminal {
                 Terminal.standardError.write("Verifying with \(tenant.base)…\n")
             }
-            let request = LoginRequest(profile: profile, tenant: tenant, clientID: id, secret: secret, verify: !noVerify)
-            let live = LiveEnvironment(settings)
+            let request = LoginRequest(
+                profile: profile, tenant: tenant, clientID: id, secret: secret, verify: !noVerify, backend: backend)
             let outcome = try await live.withTokenClient(profile: profile) { tokens in
                 try await LoginService(
-                    store: live.credentialStore(), tokens: tokens, clock: live.clock,
+                    store: store, tokens: tokens, clock: live.clock,
                     configPath: settings.configPath
                 ).login(request)
             }

@@ -7,7 +7,11 @@ import RCAgentLive
 /// `rc-agent logout [--all]`
 struct Logout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove the profile's credentials from the keyring (idempotent).")
+        abstract: "Remove the profile's credentials from the keyring (idempotent).",
+        discussion: """
+            Works on the stores (secret-service, keyctl). A profile whose credentials come from the \
+            environment or a file is refused with where to remove them instead (exit 64).
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: SocketOption

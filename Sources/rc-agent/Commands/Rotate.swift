@@ -12,7 +12,9 @@ struct Rotate: AsyncParsableCommand {
         discussion: """
             Get the new secret in Risk Cloud: person icon → Profile → Access Key → Reset Secret Key. \
             The new secret is checked against the tenant first; if it is refused, the stored \
-            credentials stay exactly as they were. A running agent is told to use the new secret.
+            credentials stay exactly as they were. A running agent is told to use the new secret. \
+            Profiles whose secret comes from the environment or a delivered file are refused with where \
+            to change it instead (exit 64).
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -8,9 +8,11 @@ import RCAgentLive
 /// `rc-agent status [--json]`
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show profiles, stored credentials and keyring state.",
+        abstract: "Show profiles, where their credentials come from, and the state of each backend.",
         discussion: """
-            Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. Exits with \
+            Shows each profile's backend (secret-service, keyctl, env, file). Starts the agent if none is \
+            running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1, or the credentials come from the \
+            environment. Exits with \
             the code of the worst problem found: 3 agent could not be started, 5 keyring locked or \
             unavailable, 2 not logged in.
             """)
@@ -27,8 +29,9 @@ struct Status: AsyncParsableCommand {
             var report = await StatusReport.collect(
                 settings: settings, onlyProfile: settings.profileExplicit ? settings.profile : nil,
                 store: LiveEnvironment(settings).credentialStore(), now: Date())
-            report.agent = await AgentView.collect(
-                socketPath: agent.socketPath, autostart: agent.autostart, settings: settings)
+            // Credentials from the environment are used in-process: no agent is started for them.
+            let autostart = agent.autostart && settings.backend(for: settings.profile) != .env
+            report.agent = await AgentView.collect(socketPath: agent.socketPath, autostart: autostart, settings: settings)
             Terminal.standardOutput.write(json ? StatusView.json(report) + "\n" : StatusView.text(report))
             return report.exitStatus
         }

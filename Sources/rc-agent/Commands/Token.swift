@@ -9,7 +9,11 @@ import RCAgentLive
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
-        discussion: "Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1.")
+        discussion: """
+            Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. With \
+            RC_CLIENT_ID and RC_CLIENT_SECRET (and RC_AGENT_URL) set, the token is fetched by this process \
+            instead: no agent, no keyring, nothing written.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: AgentOptions
@@ -23,7 +27,9 @@ struct Token: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let token = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            let token = try await agent.withTokens(settings) {
+                try await $0.token(profile: settings.profile, minValid: minValid)
+            }
             ReminderView.emit(for: token, settings: settings)
             Terminal.standardOutput.write(json ? try token.jsonText() : token.accessToken.reveal() + "\n")
             return .ok

@@ -20,19 +20,27 @@ struct AgentOptions: ParsableArguments {
         AgentLauncher.autostartEnabled(noAutostartFlag: noAutostart, environment: ProcessInfo.processInfo.environment)
     }
 
-    /// A client for the running agent, started first unless autostart is off.
-    func client(_ settings: Settings) async throws -> AgentClient {
-        try await AgentLauncher.connect(socketPath: socketPath, autostart: autostart, settings: settings)
+    /// Runs `body` with the command's token source: the agent (started first unless autostart is
+    /// off), or an in-process fetch when the credentials come from the environment.
+    func withTokens<T: Sendable>(_ settings: Settings, _ body: (any AgentTokenSource) async throws -> T)
+        async throws -> T
+    {
+        try await LiveEnvironment(settings).withTokenSource(socketPath: socketPath, autostart: autostart, body)
     }
 }
 
 /// `--socket` alone: for commands that tell a running agent about a change but never start one.
 struct SocketOption: ParsableArguments {
-    @Option(name: .long, help: "Agent socket (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock).")
+    @Option(name: .long, help: """
+        Agent socket (default: $RC_AGENT_SOCK, then $XDG_RUNTIME_DIR/rc-agent/agent.sock, then \
+        /run/user/UID/rc-agent/agent.sock when that directory is yours and 0700, then /tmp/rc-agent-UID/agent.sock).
+        """)
     var socket: String?
 
-    /// The socket path after `--socket` > `RC_AGENT_SOCK` > runtime dir > /tmp.
+    /// The socket path after `--socket` > `RC_AGENT_SOCK` > runtime dir > /run/user/UID > /tmp.
     var socketPath: String {
         AgentSocket.path(flag: socket, environment: ProcessInfo.processInfo.environment)
     }
 }
+
+extension CredentialBackend: ExpressibleByArgument {}

@@ -17,9 +17,17 @@ enum LoginView {
         } else {
             out += "Not verified (--no-verify): the first token request will tell.\n"
         }
-        out += outcome.replaced
-            ? "The earlier credentials for this profile were replaced in the keyring.\n"
-            : "Stored in your keyring as \"Risk Cloud credentials (\(credential.profile))\".\n"
+        switch outcome.backend {
+        case .keyctl:
+            out += outcome.replaced
+                ? "The earlier credentials for this profile were replaced in the kernel keyring.\n"
+                : "Stored in the kernel keyring as \(KeyctlStore.prefix)\(credential.profile) (`keyctl show @u`).\n"
+            out += "It \(CredentialBackend.keyctlLifetime).\n"
+        default:
+            out += outcome.replaced
+                ? "The earlier credentials for this profile were replaced in the keyring.\n"
+                : "Stored in your keyring as \"Risk Cloud credentials (\(credential.profile))\".\n"
+        }
         return out
     }
 }

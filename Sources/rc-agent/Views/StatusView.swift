@@ -10,17 +10,17 @@ enum StatusView {
     static func text(_ report: StatusReport) -> String {
         let agent = report.agent
         var out = "config: \(report.configPath)\n"
-        out += "keyring: \(report.keyring.rawValue)"
-        if let keyringError = report.keyringError { out += " (\(keyringError))" }
-        out += "\n"
+        out += "keyring: \(report.keyring.rawValue)\n"
         for warning in report.warnings { out += "warning: \(warning)\n" }
         if let agent { out += Self.text(agent) }
         for p in report.profiles {
             out += "\nprofile \(p.profile)\n"
             out += "  url:        \(p.url ?? "(not set)")\n"
+            out += "  backend:    \(p.backend.rawValue): \(p.backend.summary)\n"
+            for warning in p.warnings { out += "  warning:    \(warning)\n" }
             if p.secretStored {
                 out += "  client id:  \(p.clientID ?? "?")\n"
-                out += "  secret:     stored in keyring"
+                out += "  secret:     \(p.backend.isStore ? "stored" : "present")"
                 if let age = p.secretAgeDays { out += ", \(age) day\(age == 1 ? "" : "s") old" }
                 out += "\n"
                 if p.storedItems > 1 {
@@ -38,9 +38,20 @@ enum StatusView {
                     if rotation.needsReminder { out += "              run `rc-agent rotate --profile \(p.profile)`\n" }
                 }
             } else if p.keyring == .ok {
-                out += "  secret:     not stored — run `rc-agent login --profile \(p.profile)`\n"
+                switch p.backend {
+                case .secretService, .keyctl:
+                    let flag = p.backend == .keyctl ? " --backend keyctl" : ""
+                    out += "  secret:     not stored — run `rc-agent login --profile \(p.profile)\(flag)`\n"
+                case .env:
+                    out += "  secret:     not set — export RC_CLIENT_ID, RC_CLIENT_SECRET and RC_AGENT_URL\n"
+                case .file:
+                    out += "  secret:     no file — set client_secret_file (or run under systemd credentials)\n"
+                }
             } else {
-                out += "  secret:     unknown (keyring \(p.keyring.rawValue))\n"
+                out += "  secret:     unavailable (\(p.keyring.rawValue))\n"
+                if let error = p.keyringError {
+                    out += error.split(separator: "\n").map { "              \($0.trimmingCharacters(in: .whitespaces))\n" }.joined()
+                }
             }
         }
         return out
