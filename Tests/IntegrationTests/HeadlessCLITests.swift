@@ -128,6 +128,7 @@ struct HeadlessCLITests {
             let doctor = try await sandbox.rcAgentExactly(["doctor", "--json"], environment: withHome)
             #expect(doctor.status == 0, "\(doctor)")
             #expect(doctor.stdout.contains("\"id\" : \"credentials\"") || doctor.stdout.contains("\"id\":\"credentials\""))
+            #expect(doctor.stdout.contains("backend env: credentials for"), "\(doctor)")
             let tokenHome = try await sandbox.rcAgentExactly(["token"], environment: withHome)
             #expect(tokenHome.status == 0, "\(tokenHome)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: emptyHome).isEmpty)
@@ -222,6 +223,7 @@ struct HeadlessCLITests {
             #expect(status.stdout.contains("group or others can read it"), "\(status)")
             let doctor = try await sandbox.rcAgentWithoutBus(["doctor", "--profile", profile])
             #expect(doctor.stdout.contains("group or others can read it"), "\(doctor)")
+            #expect(doctor.stdout.contains("backend file: secret for '\(profile)' read from \(secretFile)"), "\(doctor)")
             _ = try await sandbox.rcAgentWithoutBus(["stop"])
             try sandbox.assertNoLeaks([start, first, second, fourth, rotate, logout, status, doctor])
         }

@@ -58,7 +58,7 @@ enum DoctorChecks {
             let backend = store.backend(for: name)
             guard let stored = try await store.load(profile: name) else { throw Self.missing(name, backend) }
             let id = StatusReport.shorten(stored.clientID)
-            let message: String
+            var message: String
             switch backend {
             case .secretService:
                 message = "Secret Service reachable, collection unlocked, credentials for '\(name)' present (client id \(id))"
@@ -74,6 +74,7 @@ enum DoctorChecks {
                     + "(client id \(id) from the config)"
             }
             let warnings = await store.states(profiles: [name])[name]?.warnings ?? []
+            message = "backend \(backend.rawValue): " + message
             if !warnings.isEmpty {
                 return .warn(
                     message + "; " + warnings.joined(separator: "; "),
