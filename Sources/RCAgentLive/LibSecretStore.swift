@@ -10,8 +10,9 @@ import Foundation
 /// seconds); its label is `Risk Cloud credentials (PROFILE)`. So
 /// `secret-tool search --all service rc-agent profile default` shows it.
 ///
-/// Every call runs on a dedicated thread and is bounded by ``timeout``. Nothing here ever
-/// unlocks the keyring: a locked item is reported as ``KeyringError/locked``.
+/// Every call runs on a dedicated thread and is bounded by ``timeout``. Reads and writes never
+/// unlock the keyring: a locked item is reported as ``KeyringError/locked``. Only
+/// ``unlock(profile:)`` (``KeyringUnlocking``) shows the desktop's unlock prompt.
 public struct LibSecretStore: CredentialStore {
     /// Seconds one keyring call may take before it throws ``KeyringError/timedOut(seconds:)``.
     /// Generous by default because the keyring may show an unlock prompt on a write.

@@ -78,11 +78,17 @@ public enum KeyringError: RCAgentError, Equatable {
     case timedOut(seconds: Double)
     /// Anything else libsecret reported.
     case failed(detail: String)
+    /// The person cancelled the keyring's unlock prompt; nothing was changed.
+    case unlockCancelled
+    /// The keyring is locked and its unlock prompt cannot be shown: no display in this session, or
+    /// no prompter on the desktop.
+    case promptUnavailable(reason: String)
 
     public var code: ErrorCode {
         switch self {
         case .unavailable, .timedOut: return .keyringUnavailable
-        case .locked: return .keyringLocked
+        case .locked, .promptUnavailable: return .keyringLocked
+        case .unlockCancelled: return .keyringUnlockCancelled
         case .writeRefused: return .keyringWriteRefused
         case .failed: return .keyringError
         }
@@ -100,6 +106,10 @@ public enum KeyringError: RCAgentError, Equatable {
             return "the keyring did not answer within \(Int(seconds)) s (an unlock prompt may be waiting)"
         case .failed(let detail):
             return "keyring error: \(detail)"
+        case .unlockCancelled:
+            return "the keyring is locked and the unlock was cancelled"
+        case .promptUnavailable(let reason):
+            return "the keyring is locked and its unlock prompt cannot be shown: \(reason)"
         }
     }
 
@@ -109,7 +119,13 @@ public enum KeyringError: RCAgentError, Equatable {
             return "run rc-agent inside a desktop session, or start a D-Bus session with a Secret Service "
                 + "(e.g. `dbus-run-session` and `gnome-keyring-daemon --unlock --components=secrets`)"
         case .locked:
-            return "unlock it with your desktop's keyring (Seahorse) or run `gnome-keyring-daemon --unlock`"
+            return "run the command from a terminal in your desktop session to get the unlock prompt, or unlock it "
+                + "with your desktop's keyring (Seahorse)"
+        case .unlockCancelled:
+            return "nothing was changed; run the command again to get the prompt, or unlock it with Seahorse"
+        case .promptUnavailable:
+            return "on a machine without a desktop, use a headless backend: `rc-agent login --backend keyctl`, "
+                + "the RC_CLIENT_ID and RC_CLIENT_SECRET environment variables, or `client_secret_file` in the config"
         case .writeRefused:
             return "unlock the keyring and check that its default collection exists, then try again"
         case .timedOut:

@@ -20,6 +20,7 @@ struct Api: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: AgentOptions
+    @OptionGroup var prompt: PromptOption
 
     @Option(name: [.customShort("X"), .customLong("method")], help: "HTTP method (default GET, or POST with -d).")
     var method: String?
@@ -50,8 +51,9 @@ struct Api: AsyncParsableCommand {
                 method: method, path: path, data: data, headers: headers, paginate: paginate, include: include,
                 fail: fail, pretty: Terminal.standardOutput.isTerminal,
                 readStandardInput: { FileHandle.standardInput.readDataToEndOfFile() })
-            let tokens = try await agent.client(settings)
-            let output = try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
+            let live = LiveEnvironment(settings)
+            let tokens = prompt.agentTokens(try await agent.client(settings), live)
+            let output = try await live.withAPIRunner(tokens: tokens) { try await $0.run(request) }
             FileHandle.standardOutput.write(Data(output.stdout))
             Terminal.standardError.write(output.stderr)
             exitCode = output.exitCode

@@ -16,6 +16,7 @@ struct Exec: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: AgentOptions
+    @OptionGroup var prompt: PromptOption
 
     @Option(name: .customLong("min-valid"), help: "Seconds the token must still be valid for (default 60).")
     var minValid: Int?
@@ -36,7 +37,8 @@ struct Exec: AsyncParsableCommand {
         var token: TokenResponse?
         try await runReportingErrors {
             let settings = try global.settings()
-            let served = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            let tokens = prompt.agentTokens(try await agent.client(settings), LiveEnvironment(settings))
+            let served = try await tokens.token(profile: settings.profile, minValid: minValid)
             ReminderView.emit(for: served, settings: settings)
             token = served
             return .ok

@@ -18,6 +18,7 @@ struct Login: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: SocketOption
+    @OptionGroup var prompt: PromptOption
 
     @Option(help: "Tenant URL, e.g. acme.logicgate.com (default: $RC_AGENT_URL, then the config).")
     var url: String?
@@ -46,7 +47,7 @@ struct Login: AsyncParsableCommand {
             let live = LiveEnvironment(settings)
             let outcome = try await live.withTokenClient(profile: profile) { tokens in
                 try await LoginService(
-                    store: live.credentialStore(), tokens: tokens, clock: live.clock,
+                    store: prompt.credentialStore(live), tokens: tokens, clock: live.clock,
                     configPath: settings.configPath
                 ).login(request)
             }

@@ -9,10 +9,14 @@ import RCAgentLive
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
-        discussion: "Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1.")
+        discussion: """
+            Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. When \
+            the keyring is locked and stderr is a terminal, the desktop's unlock prompt shows (see --no-prompt).
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: AgentOptions
+    @OptionGroup var prompt: PromptOption
 
     @Option(name: .customLong("min-valid"), help: "Seconds the token must still be valid for (default 60).")
     var minValid: Int?
@@ -23,7 +27,8 @@ struct Token: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let token = try await agent.client(settings).token(profile: settings.profile, minValid: minValid)
+            let tokens = prompt.agentTokens(try await agent.client(settings), LiveEnvironment(settings))
+            let token = try await tokens.token(profile: settings.profile, minValid: minValid)
             ReminderView.emit(for: token, settings: settings)
             Terminal.standardOutput.write(json ? try token.jsonText() : token.accessToken.reveal() + "\n")
             return .ok
