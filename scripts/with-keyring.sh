@@ -25,8 +25,10 @@ if [ -z "${RC_SANDBOX_INNER:-}" ]; then
     unset RC_AGENT_SOCK RC_AGENT_CONFIG RC_PROFILE DISPLAY WAYLAND_DISPLAY
     if [ "${RC_WITH_XVFB:-0}" = 1 ]; then
         # -displayfd: Xvfb picks a free display itself and writes its number once it accepts clients.
+        # -noreset: without it the server resets when its last client leaves, and a client that
+        # connects during the reset fails ("Can't open display").
         exec {display_fd}<> <(:)
-        Xvfb -displayfd "$display_fd" -screen 0 1024x768x24 -nolisten tcp >"$sandbox/xvfb.log" 2>&1 &
+        Xvfb -displayfd "$display_fd" -screen 0 1024x768x24 -nolisten tcp -noreset >"$sandbox/xvfb.log" 2>&1 &
         xvfb_pid=$!
         read -r -t 30 -u "$display_fd" display_number || { echo "Xvfb did not start:" >&2; cat "$sandbox/xvfb.log" >&2; exit 1; }
         exec {display_fd}<&-

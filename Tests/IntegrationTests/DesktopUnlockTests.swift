@@ -35,20 +35,22 @@ private let waitingLine = "Waiting for the keyring to be unlocked (a prompt is s
 struct DesktopX11Tests {
     private var password: String { ProcessInfo.processInfo.environment["RC_TEST_KEYRING_PASSWORD"] ?? "" }
 
-    /// Opens a terminal running `rc-agent token` for the world's profile, with the keyring locked
-    /// and the agent running; waits for the unlock prompt and returns both.
-    private func tokenInTerminal(_ world: AgentWorld) async throws -> (TerminalWindow, prompt: String) {
+    /// With the agent running and the keyring locked, opens a terminal running `rc-agent token`
+    /// for the world's profile, waits for the unlock prompt and runs `body` with both.
+    private func tokenInTerminal(
+        _ world: AgentWorld, _ body: (TerminalWindow, _ prompt: String) async throws -> Void
+    ) async throws {
         try await world.start()
-        try KeyringControl.lockDefaultCollection()
-        let terminal = try TerminalWindow(rcAgent: ["token", "--profile", world.profile], environment: world.sandbox.environment)
-        let prompt = try await Desktop.waitForWindow(named: Desktop.unlockPromptTitle) { terminal.transcript }
-        return (terminal, prompt)
+        try await KeyringControl.whileLocked {
+            let terminal = try TerminalWindow(
+                rcAgent: ["token", "--profile", world.profile], environment: world.sandbox.environment)
+            defer { terminal.remove() }
+            try await body(terminal, try await Desktop.waitForWindow(named: Desktop.unlockPromptTitle) { terminal.diagnosis })
+        }
     }
 
     @Test func thePromptUnlocksAndTheTokenIsPrinted() async throws {
-        try await AgentWorld.run { world in
-            let (terminal, prompt) = try await tokenInTerminal(world)
-            defer { terminal.remove() }
+        try await AgentWorld.run { world in try await tokenInTerminal(world) { terminal, prompt in
             // Where a window manager would put it: over the terminal, not on its first lines.
             try await Desktop.xdotool(["windowmove", "--sync", prompt, "250", "230"])
             try await Desktop.screenshot("unlock-prompt-over-terminal")
@@ -62,13 +64,11 @@ struct DesktopX11Tests {
             #expect(transcript.contains(waitingLine))
             #expect(minted.contains { transcript.contains($0) }, "no token in:\n\(transcript)")
             #expect(try await Desktop.windows(named: Desktop.unlockPromptTitle).isEmpty)
-        }
+        } }
     }
 
     @Test func cancellingThePromptEndsWithExit5AndChangesNothing() async throws {
-        try await AgentWorld.run { world in
-            let (terminal, prompt) = try await tokenInTerminal(world)
-            defer { terminal.remove() }
+        try await AgentWorld.run { world in try await tokenInTerminal(world) { terminal, prompt in
             try await Desktop.type(nil, then: "Escape", into: prompt)
             let status = try await terminal.waitForExit()
             let transcript = terminal.transcript
@@ -84,16 +84,15 @@ struct DesktopX11Tests {
             try KeyringControl.unlockDefaultCollection()
             let stored = try await TestKeyring.secret(profile: world.profile, environment: world.sandbox.environment)
             #expect(stored == world.session.secret, "the stored secret changed")
-        }
+        } }
     }
 
     @Test func withoutATerminalNoPromptEverShows() async throws {
         try await AgentWorld.run { world in
             try await world.start()
-            try KeyringControl.lockDefaultCollection()
-            let result = try await world.tokenCLI()
-            let promptShown = try await Desktop.windows(named: Desktop.unlockPromptTitle)
-            try KeyringControl.unlockDefaultCollection()
+            let (result, promptShown) = try await KeyringControl.whileLocked {
+                (try await world.tokenCLI(), try await Desktop.windows(named: Desktop.unlockPromptTitle))
+            }
             #expect(result.status == 5, "\(result)")
             #expect(result.stderr.contains("the keyring is locked"), "\(result)")
             #expect(!result.stderr.contains(waitingLine))
@@ -104,13 +103,12 @@ struct DesktopX11Tests {
     @Test func aTerminalWithoutADisplayNamesTheHeadlessChoices() async throws {
         try await AgentWorld.run { world in
             try await world.start()
-            try KeyringControl.lockDefaultCollection()
             // An SSH session: a terminal, the same bus, no DISPLAY.
-            let result = try await world.sandbox.rcAgentInPseudoTerminal(
-                ["token", "--profile", world.profile], unset: ["DISPLAY"])
+            let (result, promptShown) = try await KeyringControl.whileLocked {
+                (try await world.sandbox.rcAgentInPseudoTerminal(["token", "--profile", world.profile], unset: ["DISPLAY"]),
+                 try await Desktop.windows(named: Desktop.unlockPromptTitle))
+            }
             world.record(result)
-            let promptShown = try await Desktop.windows(named: Desktop.unlockPromptTitle)
-            try KeyringControl.unlockDefaultCollection()
             #expect(result.status == 5, "\(result)")
             #expect(result.stdout.contains("its unlock prompt cannot be shown"), "\(result)")
             for choice in ["rc-agent login --backend keyctl", "RC_CLIENT_ID", "RC_CLIENT_SECRET", "client_secret_file"] {
@@ -129,11 +127,10 @@ struct DesktopHeadlessTests {
     @Test func aPrompterThatCannotStartIsReportedNotTakenForACancel() async throws {
         try await AgentWorld.run { world in
             try await world.start()
-            try KeyringControl.lockDefaultCollection()
-            let result = try await world.sandbox.rcAgentInPseudoTerminal(
-                ["token", "--profile", world.profile], env: ["DISPLAY": ":99"])
+            let result = try await KeyringControl.whileLocked {
+                try await world.sandbox.rcAgentInPseudoTerminal(["token", "--profile", world.profile], env: ["DISPLAY": ":99"])
+            }
             world.record(result)
-            try KeyringControl.unlockDefaultCollection()
             #expect(result.status == 5, "\(result)")
             #expect(result.stdout.contains(waitingLine), "\(result)")
             #expect(result.stdout.contains("no prompter"), "\(result)")

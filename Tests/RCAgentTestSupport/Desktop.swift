@@ -143,6 +143,8 @@ package final class TerminalWindow: Sendable {
     private let xterm: BackgroundProcess
     /// What the terminal showed (stdout and stderr, `\r\n` line ends).
     package var transcript: String { (try? String(contentsOfFile: directory + "/typescript", encoding: .utf8)) ?? "" }
+    /// What the terminal showed and what xterm itself said, for a failure's message.
+    package var diagnosis: String { "the terminal showed:\n\(transcript)\nxterm said:\n\(xterm.log)" }
     /// The command's exit status once it ended.
     package var exitStatus: Int32? {
         (try? String(contentsOfFile: directory + "/status", encoding: .utf8))
@@ -175,7 +177,7 @@ package final class TerminalWindow: Sendable {
             if let status = exitStatus { return status }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
-        throw DesktopFailure("the command in the terminal did not end; it showed:\n\(transcript)")
+        throw DesktopFailure("the command in the terminal did not end; \(diagnosis)")
     }
 
     /// Closes the terminal and removes the transcript (it may hold a token).

@@ -48,6 +48,21 @@ package enum KeyringControl {
         }
     }
 
+    /// Runs `body` with the default collection locked, and unlocks it afterwards whatever
+    /// happened (an unlock prompt may have unlocked it already), so a failure here does not
+    /// leave the keyring locked for the tests after it.
+    package static func whileLocked<T>(_ body: () async throws -> T) async throws -> T {
+        try lockDefaultCollection()
+        do {
+            let result = try await body()
+            try unlockDefaultCollection()
+            return result
+        } catch {
+            try? unlockDefaultCollection()
+            throw error
+        }
+    }
+
     package static func unlockDefaultCollection() throws {
         guard let password = ProcessInfo.processInfo.environment["RC_TEST_KEYRING_PASSWORD"] else { throw DBusFailure(description: "no test password") }
         try withSessionBus { bus in
