@@ -16,7 +16,7 @@ import Testing
             filter: "DesktopX11Tests|RotationRemindersTests/dunst",
             environment: ["RC_WITH_XVFB": "1", "RC_TEST_DESKTOP": "x11"])
         #expect(child.status == 0, "the X session's tests failed:\n\(child.output)")
-        #expect(child.output.contains("Test run with 5 tests"), "not every desktop test ran:\n\(child.output)")
+        #expect(child.output.contains("Test run with 6 tests"), "not every desktop test ran:\n\(child.output)")
     }
 
     @Test(.enabled(if: hasPrivateKeyring && Desktop.session == nil, "needs scripts/with-keyring.sh (make test)"))
@@ -97,6 +97,25 @@ struct DesktopX11Tests {
             #expect(result.stderr.contains("the keyring is locked"), "\(result)")
             #expect(!result.stderr.contains(waitingLine))
             #expect(promptShown.isEmpty, "an unlock prompt showed for a command without a terminal")
+        }
+    }
+
+    @Test func noPromptFlagAndVariableTurnThePromptOff() async throws {
+        try await AgentWorld.run { world in
+            try await world.start()
+            let (flag, variable, promptShown) = try await KeyringControl.whileLocked {
+                (try await world.sandbox.rcAgentInPseudoTerminal(["token", "--no-prompt", "--profile", world.profile]),
+                 try await world.sandbox.rcAgentInPseudoTerminal(
+                    ["token", "--profile", world.profile], env: ["RC_AGENT_NO_PROMPT": "1"]),
+                 try await Desktop.windows(named: Desktop.unlockPromptTitle))
+            }
+            for result in [flag, variable] {
+                world.record(result)
+                #expect(result.status == 5, "\(result)")
+                #expect(result.stdout.contains("the keyring is locked"), "\(result)")
+                #expect(!result.stdout.contains(waitingLine), "\(result)")
+            }
+            #expect(promptShown.isEmpty, "an unlock prompt showed despite --no-prompt / RC_AGENT_NO_PROMPT=1")
         }
     }
 
