@@ -121,6 +121,9 @@ private final class KeyringSession {
     }
 
     func save(_ credential: StoredCredential) throws(KeyringError) {
+        // libsecret's store unlocks a locked collection by itself, which shows the desktop's
+        // prompt even for a script; only an UnlockPrompt may do that (a person at a terminal).
+        if try defaultCollectionLocked() { throw .locked }
         let attributes = [
             KeyringAttribute.service: KeyringAttribute.serviceName,
             KeyringAttribute.profile: credential.profile,
@@ -147,6 +150,18 @@ private final class KeyringSession {
         where !(item.attributes(matching: attributes) && item[KeyringAttribute.schema] == schemaName) {
             _ = try? item.delete(cancellable: cancellable, timeout: timeout)
         }
+    }
+
+    /// True when the default collection exists and is locked.
+    private func defaultCollectionLocked() throws(KeyringError) -> Bool {
+        var error: UnsafeMutablePointer<GError>?
+        guard let collection = secret_collection_for_alias_sync(service, "default", SECRET_COLLECTION_NONE, cancellable, &error)
+        else {
+            if let error { throw Self.keyringError(error, in: .write, timeout: timeout) }
+            return false  // no default collection: the store itself reports that
+        }
+        defer { g_object_unref(collection) }
+        return secret_collection_get_locked(collection) != 0
     }
 
     func delete(profile: String) throws(KeyringError) -> Bool {

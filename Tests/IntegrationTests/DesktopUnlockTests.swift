@@ -16,7 +16,7 @@ import Testing
             filter: "DesktopX11Tests|RotationRemindersTests/dunst",
             environment: ["RC_WITH_XVFB": "1", "RC_TEST_DESKTOP": "x11"])
         #expect(child.status == 0, "the X session's tests failed:\n\(child.output)")
-        #expect(child.output.contains("Test run with 6 tests"), "not every desktop test ran:\n\(child.output)")
+        #expect(child.output.contains("Test run with 7 tests"), "not every desktop test ran:\n\(child.output)")
     }
 
     @Test(.enabled(if: hasPrivateKeyring && Desktop.session == nil, "needs scripts/with-keyring.sh (make test)"))
@@ -67,6 +67,33 @@ struct DesktopX11Tests {
         } }
     }
 
+    /// A first login finds no item (nothing to unlock yet) and meets the lock when it stores:
+    /// the prompt unlocks the default collection and the credentials land.
+    @Test func aFirstLoginUnlocksTheKeyringToStoreTheCredentials() async throws {
+        try await AgentWorld.run { world in
+            let profile = "it-" + String(UUID().uuidString.prefix(8)).lowercased()
+            let clientID = "client-" + String(UUID().uuidString.prefix(6))
+            let secret = "s3cr3t-" + UUID().uuidString
+            world.sandbox.leaks.watch(secret)
+            await world.state.addClient(id: clientID, secret: secret)
+            defer { Task { _ = try? await world.rcAgent(["logout", "--profile", profile]) } }
+            try await KeyringControl.whileLocked {
+                let terminal = try TerminalWindow(
+                    rcAgent: ["login", "--profile", profile, "--url", world.url, "--client-id", clientID,
+                              "--client-secret-stdin"],
+                    stdin: secret + "\n", environment: world.sandbox.environment)
+                defer { terminal.remove() }
+                let prompt = try await Desktop.waitForWindow(named: Desktop.unlockPromptTitle) { terminal.diagnosis }
+                try await Desktop.type(password, then: "Return", into: prompt)
+                let status = try await terminal.waitForExit()
+                #expect(status == 0, "exit \(status); \(terminal.diagnosis)")
+                #expect(terminal.transcript.contains(waitingLine), "\(terminal.diagnosis)")
+            }
+            let stored = try await TestKeyring.secret(profile: profile, environment: world.sandbox.environment)
+            #expect(stored == secret, "the login did not store the secret")
+        }
+    }
+
     @Test func cancellingThePromptEndsWithExit5AndChangesNothing() async throws {
         try await AgentWorld.run { world in try await tokenInTerminal(world) { terminal, prompt in
             try await Desktop.type(nil, then: "Escape", into: prompt)
@@ -90,9 +117,17 @@ struct DesktopX11Tests {
     @Test func withoutATerminalNoPromptEverShows() async throws {
         try await AgentWorld.run { world in
             try await world.start()
-            let (result, promptShown) = try await KeyringControl.whileLocked {
-                (try await world.tokenCLI(), try await Desktop.windows(named: Desktop.unlockPromptTitle))
+            // token reads (through the agent); a first login writes, where libsecret would unlock by itself.
+            let (result, login, promptShown) = try await KeyringControl.whileLocked {
+                (try await world.tokenCLI(),
+                 try await world.rcAgent(
+                    ["login", "--profile", "it-new-" + String(UUID().uuidString.prefix(6)), "--url", world.url,
+                     "--client-id", world.session.clientID, "--client-secret-stdin"],
+                    stdin: world.session.secret + "\n"),
+                 try await Desktop.windows(named: Desktop.unlockPromptTitle))
             }
+            #expect(login.status == 5, "\(login)")
+            #expect(login.stderr.contains("the keyring is locked"), "\(login)")
             #expect(result.status == 5, "\(result)")
             #expect(result.stderr.contains("the keyring is locked"), "\(result)")
             #expect(!result.stderr.contains(waitingLine))

@@ -151,12 +151,20 @@ package final class TerminalWindow: Sendable {
             .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
-    /// Opens the terminal and runs `rc-agent ARGS` in it.
-    package init(rcAgent arguments: [String], environment: [String: String]) throws {
+    /// Opens the terminal and runs `rc-agent ARGS` in it, standard input from a private file
+    /// holding `stdin` when given (stderr stays the terminal).
+    package init(rcAgent arguments: [String], stdin: String? = nil, environment: [String: String]) throws {
         let base = environment["RC_SANDBOX"] ?? NSTemporaryDirectory()
         directory = base + "/term-" + String(UUID().uuidString.prefix(8)).lowercased()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let command = (["rc-agent"] + arguments).map(shellQuoted).joined(separator: " ")
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var command = (["rc-agent"] + arguments).map(shellQuoted).joined(separator: " ")
+        if let stdin {
+            let input = directory + "/stdin"
+            guard FileManager.default.createFile(atPath: input, contents: Data(stdin.utf8), attributes: [.posixPermissions: 0o600])
+            else { throw DesktopFailure("cannot write \(input)") }
+            command += " < " + shellQuoted(input)
+        }
         // The command line is printed first so the terminal (and its screenshot) shows what runs.
         let shell = "printf '$ %s\\n' \(shellQuoted(command)); "
             + "script -qfec \(shellQuoted(command)) \(shellQuoted(directory + "/typescript")); "
