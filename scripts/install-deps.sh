@@ -16,6 +16,13 @@ packages=(
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
     hyperfine           # make bench: whole-process timings, interleaved runs
     python3-dbus python3-gi  # scripts/test-notification-service.py: a desktop notification daemon for tests
+    xvfb                # the desktop tests' X display (scripts/with-keyring.sh, RC_WITH_XVFB=1)
+    gcr                 # gcr-prompter: gnome-keyring's real unlock prompt, shown under Xvfb
+    xdotool             # the desktop tests find the prompt and type into it
+    xterm               # the terminal a person runs `rc-agent token` in (the screenshot shows it)
+    fonts-dejavu-core   # the font xterm and the prompt draw with
+    imagemagick         # import -window root: screenshots of the prompt and the reminder
+    dunst               # a real notification server for the rotation reminder's screenshot
     dpkg-dev            # make deb: dpkg-deb, dpkg-shlibdeps (Depends:), dpkg-parsechangelog
     lintian             # make test-packaging: the .deb's checks
     man-db groff-base   # make test-packaging: man -l renders the generated page

@@ -88,4 +88,20 @@ static inline int rc_desktop_notify(const char *app, const char *summary, const 
     return 1;
 }
 
+// 1 when `name` has an owner on the session bus, 0 when not, -1 when the bus cannot be asked.
+// The unlock prompt uses it to tell a cancelled prompt from one that could not be shown.
+static inline int rc_bus_name_has_owner(const char *name, int timeout_ms) {
+    GDBusConnection *bus = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, NULL);
+    if (bus == NULL) return -1;
+    GVariant *reply = g_dbus_connection_call_sync(
+        bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+        g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, timeout_ms, NULL, NULL);
+    g_object_unref(bus);
+    if (reply == NULL) return -1;
+    gboolean present = FALSE;
+    g_variant_get(reply, "(b)", &present);
+    g_variant_unref(reply);
+    return present ? 1 : 0;
+}
+
 #endif

@@ -10,8 +10,9 @@ import Foundation
 /// seconds); its label is `Risk Cloud credentials (PROFILE)`. So
 /// `secret-tool search --all service rc-agent profile default` shows it.
 ///
-/// Every call runs on a dedicated thread and is bounded by ``timeout``. Nothing here ever
-/// unlocks the keyring: a locked item is reported as ``KeyringError/locked``.
+/// Every call runs on a dedicated thread and is bounded by ``timeout``. Reads and writes never
+/// unlock the keyring: a locked item is reported as ``KeyringError/locked``. Only
+/// ``unlock(profile:)`` (``KeyringUnlocking``) shows the desktop's unlock prompt.
 public struct LibSecretStore: CredentialStore {
     /// Seconds one keyring call may take before it throws ``KeyringError/timedOut(seconds:)``.
     /// Generous by default because the keyring may show an unlock prompt on a write.
@@ -138,6 +139,9 @@ private final class KeyringSession {
     }
 
     func save(_ credential: StoredCredential) throws(KeyringError) {
+        // libsecret's store unlocks a locked collection by itself, which shows the desktop's
+        // prompt even for a script; only an UnlockPrompt may do that (a person at a terminal).
+        if try defaultCollectionLocked() { throw .locked }
         let attributes = [
             KeyringAttribute.service: KeyringAttribute.serviceName,
             KeyringAttribute.profile: credential.profile,
@@ -164,6 +168,18 @@ private final class KeyringSession {
         where !(item.attributes(matching: attributes) && item[KeyringAttribute.schema] == schemaName) {
             _ = try? item.delete(cancellable: cancellable, timeout: timeout)
         }
+    }
+
+    /// True when the default collection exists and is locked.
+    private func defaultCollectionLocked() throws(KeyringError) -> Bool {
+        var error: UnsafeMutablePointer<GError>?
+        guard let collection = secret_collection_for_alias_sync(service, "default", SECRET_COLLECTION_NONE, cancellable, &error)
+        else {
+            if let error { throw Self.keyringError(error, in: .write, timeout: timeout) }
+            return false  // no default collection: the store itself reports that
+        }
+        defer { g_object_unref(collection) }
+        return secret_collection_get_locked(collection) != 0
     }
 
     func delete(profile: String) throws(KeyringError) -> Bool {

@@ -46,17 +46,36 @@ public struct LiveEnvironment: Sendable {
     /// `autostart`), or — when the selected profile's credentials come from the environment — a
     /// fetch in this process, with no agent, no keyring and nothing written.
     public func withTokenSource<T: Sendable>(
-        socketPath: String, autostart: Bool, _ body: (any AgentTokenSource) async throws -> T
+        socketPath: String, autostart: Bool, prompt: UnlockPrompt, _ body: (any AgentTokenSource) async throws -> T
     ) async throws -> T {
         let profile = settings.profile
         guard settings.backend(for: profile) == .env else {
-            return try await body(
-                AgentLauncher.connect(socketPath: socketPath, autostart: autostart, settings: settings))
+            let client = try await AgentLauncher.connect(socketPath: socketPath, autostart: autostart, settings: settings)
+            return try await body(agentTokens(client, prompt: prompt))
         }
         let store = credentialStore()
         return try await withTokenClient(profile: profile) { fetcher in
             try await body(DirectTokenSource(store: store, fetcher: fetcher, clock: clock))
         }
+    }
+
+    /// The keyring for a command that answers a locked keyring with `prompt`.
+    public func credentialStore(backend: CredentialBackend? = nil, prompt: UnlockPrompt) -> any CredentialStore {
+        PromptingCredentialStore(backend.map { credentialStore(backend: $0) } ?? credentialStore(), prompt: prompt)
+    }
+
+    /// The keyring's unlock prompt for a command: on when stderr is a terminal, unless
+    /// `noPromptFlag` or `RC_AGENT_NO_PROMPT=1`. `waiting` runs when the prompt is about to show.
+    public func unlockPrompt(noPromptFlag: Bool, waiting: @escaping @Sendable () -> Void) -> UnlockPrompt {
+        UnlockPrompt(
+            person: Terminal.standardError.isTerminal, noPromptFlag: noPromptFlag, environment: settings.environment,
+            unlocker: LibSecretStore(timeout: settings.keyringTimeout), waiting: waiting)
+    }
+
+    /// The agent on `client`'s socket as a token source that answers its `keyring_locked` with
+    /// `prompt`, then has it read the keyring again.
+    public func agentTokens(_ client: AgentClient, prompt: UnlockPrompt) -> any AgentTokenSource {
+        PromptingTokenSource(client, prompt: prompt, forget: { try await client.forget(profile: $0) })
     }
 
     /// The network settings of `profile`: its `ca_file` (else `[defaults] ca_file`) and the
@@ -99,10 +118,17 @@ public struct LiveEnvironment: Sendable {
     }
 
     /// `rc-agent doctor` on the real keyring, network, resolver and clock. Doctor reads the
-    /// settings itself (a broken config is one of its checks), so this takes the command line.
-    public static func doctor(_ input: DoctorRunner.Input) -> DoctorRunner {
+    /// settings itself (a broken config is one of its checks), so this takes the command line;
+    /// its keyring check answers a locked keyring with the unlock prompt as other commands do.
+    public static func doctor(
+        _ input: DoctorRunner.Input, noPromptFlag: Bool, waiting: @escaping @Sendable () -> Void
+    ) -> DoctorRunner {
         DoctorRunner(
-            input: input, makeStore: { LiveEnvironment($0).credentialStore() },
+            input: input,
+            makeStore: {
+                let live = LiveEnvironment($0)
+                return live.credentialStore(prompt: live.unlockPrompt(noPromptFlag: noPromptFlag, waiting: waiting))
+            },
             connect: { try RiskCloudClient(settings: $0, clock: SystemClock()) }, resolver: SystemResolver(),
             clock: SystemClock())
     }

@@ -21,8 +21,11 @@ struct RCAgentCommand: AsyncParsableCommand {
             Agent socket: --socket, $RC_AGENT_SOCK, $XDG_RUNTIME_DIR/rc-agent/agent.sock, \
             /run/user/UID/rc-agent/agent.sock (when yours and 0700), /tmp/rc-agent-UID/agent.sock.
 
+            A locked keyring shows the desktop's unlock prompt when you run a command from a terminal \
+            (--no-prompt or RC_AGENT_NO_PROMPT=1 turn that off); scripts without a terminal never cause one.
+
             Exit codes: 0 ok, 1 other error, 2 not logged in, 3 agent not reachable, \
-            4 credentials rejected, 5 keyring unavailable or locked, \
+            4 credentials rejected, 5 keyring unavailable or locked (or its unlock prompt cancelled), \
             6 tenant unreachable/timed out/5xx, 64 usage error.
             """,
         version: RCAgentVersion.current,

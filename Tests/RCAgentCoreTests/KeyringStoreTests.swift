@@ -130,7 +130,7 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
             try await lockedCollectionInThisKeyring()
             return
         }
-        let child = try IsolatedRun.run(filter: "KeyringStoreTests/lockedCollection", marker: isolatedLockTest)
+        let child = IsolatedRun.run(filter: "KeyringStoreTests/lockedCollection", environment: [isolatedLockTest: "1"])
         #expect(child.status == 0, "isolated locked-keyring run failed:\n\(child.output)")
         #expect(child.output.contains("Test run with 1 test"), "the isolated run did not run the test:\n\(child.output)")
     }
@@ -166,48 +166,6 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
 
 /// Set in the child run of ``KeyringStoreTests/lockedCollection()``, which has a keyring of its own.
 private let isolatedLockTest = "RC_TEST_ISOLATED_LOCK_RUN"
-
-/// Runs one test of this test binary again inside a fresh scripts/with-keyring.sh sandbox.
-///
-/// Spawned with posix_spawn and an EMPTY signal mask: a child of Foundation.Process inherits
-/// this test process's mask (nearly every signal blocked), so dbus-run-session's SIGTERM would
-/// not stop the child's dbus-daemon, which then lingers holding our output open.
-private enum IsolatedRun {
-    struct Result {
-        let status: Int32
-        let output: String
-    }
-
-    static func run(filter: String, marker: String) throws -> Result {
-        let script = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/with-keyring.sh").path
-        let testBinary = ProcessInfo.processInfo.arguments[0]
-        var environment = ProcessInfo.processInfo.environment
-        // A new private bus and keyring: with-keyring.sh sets these up itself when they are unset.
-        for name in ["RC_SANDBOX_INNER", "RC_SANDBOX", "DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL"] {
-            environment.removeValue(forKey: name)
-        }
-        environment[marker] = "1"
-        let logPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("rc-agent-isolated-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: logPath) }
-
-        let arguments: [String] = [script, testBinary, "--testing-library", "swift-testing", "--filter", filter]
-        let pid: pid_t
-        do {
-            pid = try ProcessSpawn.spawn(
-                path: script, argv: arguments, environment: environment, stdout: .file(path: logPath, append: false),
-                stderr: .sameAsStdout)
-        } catch {
-            return Result(status: -1, output: "\(error)")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        return Result(status: status & 0x7f == 0 ? ProcessSpawn.exitStatus(status) : -1, output: output)
-    }
-}
 
 /// The off-pool runner: deterministic, no keyring needed (the bodies block until cancelled).
 @Suite struct KeyringCallTests {
@@ -322,82 +280,5 @@ private enum SecretTool {
     /// Best-effort cleanup after a test.
     static func clear(profile: String) {
         _ = try? run(["clear", "service", "rc-agent", "profile", profile])
-    }
-}
-
-/// Locks and unlocks gnome-keyring's default collection over D-Bus, in-process.
-///
-/// Lock: `org.freedesktop.Secret.Service.Lock` (what `dbus-send … Service.Lock
-/// array:objpath:/org/freedesktop/secrets/aliases/default` does).
-/// Unlock: the standard `Unlock` needs a prompt (no display here), and re-running
-/// `gnome-keyring-daemon --unlock` starts a second daemon instead of unlocking the first. What
-/// works is gnome-keyring's `org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface.
-/// UnlockWithMasterPassword` with the password sent through a "plain" session — and a session
-/// belongs to the connection that opened it, so both calls must share one connection (gdbus or
-/// dbus-send, one connection per call, cannot do it).
-private enum KeyringControl {
-    struct DBusFailure: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func lockDefaultCollection() throws {
-        try withSessionBus { bus in
-            _ = try call(
-                bus, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "Lock",
-                "([objectpath '/org/freedesktop/secrets/aliases/default'],)")
-        }
-    }
-
-    static func unlockDefaultCollection() throws {
-        guard let password = sandboxKeyringPassword else { throw DBusFailure(description: "no test password") }
-        try withSessionBus { bus in
-            let session = try call(
-                bus, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "OpenSession", "('plain', <''>)",
-                resultIndex: 1)
-            let collection = try call(
-                bus, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "ReadAlias", "('default',)",
-                resultIndex: 0)
-            let bytes = password.utf8.map(String.init).joined(separator: ", ")
-            _ = try call(
-                bus, "/org/freedesktop/secrets", "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
-                "UnlockWithMasterPassword",
-                "(objectpath '\(collection)', (objectpath '\(session)', @ay [], @ay [\(bytes)], 'text/plain'))")
-            _ = try call(
-                bus, session, "org.freedesktop.Secret.Session", "Close", "()")
-        }
-    }
-
-    private static func withSessionBus(_ body: (OpaquePointer) throws -> Void) throws {
-        var error: UnsafeMutablePointer<GError>?
-        guard let bus = g_bus_get_sync(G_BUS_TYPE_SESSION, nil, &error) else { throw failure(error) }
-        defer { g_object_unref(UnsafeMutableRawPointer(bus)) }
-        try body(bus)
-    }
-
-    /// Calls `method` with parameters in GVariant text format; returns the string (or object
-    /// path) at `resultIndex` of the reply, if asked.
-    private static func call(
-        _ bus: OpaquePointer, _ path: String, _ interface: String, _ method: String,
-        _ parameters: String, resultIndex: Int? = nil
-    ) throws -> String {
-        var error: UnsafeMutablePointer<GError>?
-        guard let arguments = g_variant_parse(nil, parameters, nil, nil, &error) else { throw failure(error) }
-        defer { g_variant_unref(arguments) }
-        guard
-            let reply = g_dbus_connection_call_sync(
-                bus, "org.freedesktop.secrets", path, interface, method, arguments, nil,
-                G_DBUS_CALL_FLAGS_NONE, 10_000, nil, &error)
-        else { throw failure(error) }
-        defer { g_variant_unref(reply) }
-        guard let resultIndex else { return "" }
-        let child = g_variant_get_child_value(reply, gsize(resultIndex))!
-        defer { g_variant_unref(child) }
-        return String(cString: g_variant_get_string(child, nil))
-    }
-
-    private static func failure(_ error: UnsafeMutablePointer<GError>?) -> DBusFailure {
-        guard let error else { return DBusFailure(description: "D-Bus call failed") }
-        defer { g_error_free(error) }
-        return DBusFailure(description: String(cString: error.pointee.message))
     }
 }

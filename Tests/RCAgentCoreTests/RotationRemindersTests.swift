@@ -1,3 +1,4 @@
+import CLibSecret
 import Foundation
 import Logging
 import Testing
@@ -104,6 +105,39 @@ struct RotationRemindersTests {
         mine = notifier.sent.filter { $0.summary.contains(old) }
         #expect(mine.count == 2)
         #expect(!notifier.sent.contains { $0.body.contains(secret) || $0.summary.contains(secret) })
+    }
+
+    /// The same pass through a real notification server: dunst on the X display of
+    /// IntegrationTests' DesktopUnlockTests, which shows the reminder as a person sees it (the
+    /// screenshot is in .build/test-artefacts/desktop/rotation-reminder.png).
+    @Test(.enabled(if: Desktop.session == "x11", "runs inside DesktopUnlockTests' X session"))
+    func dunstShowsTheReminderOnTheDesktop() async throws {
+        let stateDir = NSTemporaryDirectory() + "rc-reminders-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: stateDir) }
+        let dunst = try BackgroundProcess(
+            "/usr/bin/dunst", [], environment: ProcessInfo.processInfo.environment, logPath: stateDir + "/dunst.log")
+        defer { dunst.kill() }
+        var owned = false
+        for _ in 0..<300 where !owned {
+            owned = rc_bus_name_has_owner("org.freedesktop.Notifications", 1_000) == 1
+            if !owned { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        try #require(owned, "dunst did not take org.freedesktop.Notifications:\n\(dunst.log)")
+
+        let store = LibSecretStore(timeout: 10)
+        let profile = "rm-desk-" + String(UUID().uuidString.prefix(6)).lowercased()
+        let now = Date()
+        try await store.save(StoredCredential(
+            profile: profile, clientID: "c", url: "https://acme.logicgate.com",
+            secret: Secret("reminder-secret-" + UUID().uuidString), created: now.addingTimeInterval(-100 * 86_400)))
+        defer { Task { try? await store.delete(profile: profile) } }
+        let reminders = RotationReminders(
+            store: store, notifier: FreedesktopNotifier(), clock: AgentTestClock(start: now), stateDirectory: stateDir,
+            logger: Logger(label: "test"), policy: { _ in RotationPolicy() }, managed: { $0 == profile })
+        #expect(await reminders.check().map(\.profile) == [profile])
+        _ = try await Desktop.waitForWindow(named: "Dunst") { dunst.log }
+        try await Desktop.screenshot("rotation-reminder")
     }
 }
 

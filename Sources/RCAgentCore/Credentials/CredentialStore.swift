@@ -119,11 +119,17 @@ public enum KeyringError: RCAgentError, Equatable {
     case timedOut(seconds: Double)
     /// Anything else libsecret reported.
     case failed(detail: String)
+    /// The person cancelled the keyring's unlock prompt; nothing was changed.
+    case unlockCancelled
+    /// The keyring is locked and its unlock prompt cannot be shown: no display in this session, or
+    /// no prompter on the desktop.
+    case promptUnavailable(reason: String)
 
     public var code: ErrorCode {
         switch self {
         case .unavailable, .kernelUnavailable, .timedOut: return .keyringUnavailable
-        case .locked: return .keyringLocked
+        case .locked, .promptUnavailable: return .keyringLocked
+        case .unlockCancelled: return .keyringUnlockCancelled
         case .writeRefused: return .keyringWriteRefused
         case .failed: return .keyringError
         }
@@ -143,6 +149,10 @@ public enum KeyringError: RCAgentError, Equatable {
             return "the keyring did not answer within \(Int(seconds)) s (an unlock prompt may be waiting)"
         case .failed(let detail):
             return "keyring error: \(detail)"
+        case .unlockCancelled:
+            return "the keyring is locked and the unlock was cancelled"
+        case .promptUnavailable(let reason):
+            return "the keyring is locked and its unlock prompt cannot be shown: \(reason)"
         }
     }
 
@@ -154,7 +164,13 @@ public enum KeyringError: RCAgentError, Equatable {
             return "use the environment (RC_CLIENT_ID, RC_CLIENT_SECRET, RC_AGENT_URL) or a delivered file "
                 + "(`client_secret_file`) instead; in a container, allow keyctl in its seccomp profile"
         case .locked:
-            return "unlock it with your desktop's keyring (Seahorse) or run `gnome-keyring-daemon --unlock`"
+            return "run the command from a terminal in your desktop session to get the unlock prompt, or unlock it "
+                + "with your desktop's keyring (Seahorse)"
+        case .unlockCancelled:
+            return "nothing was changed; run the command again to get the prompt, or unlock it with Seahorse"
+        case .promptUnavailable:
+            return "on a machine without a desktop, use a headless backend: `rc-agent login --backend keyctl`, "
+                + "the RC_CLIENT_ID and RC_CLIENT_SECRET environment variables, or `client_secret_file` in the config"
         case .writeRefused:
             return "unlock the keyring and check that its default collection exists, then try again"
         case .timedOut:

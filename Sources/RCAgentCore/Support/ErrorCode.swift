@@ -57,6 +57,9 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let keyringUnavailable = ErrorCode("keyring_unavailable", exit: .keyringUnavailable, http: 503)
     /// The collection holding the item is locked.
     public static let keyringLocked = ErrorCode("keyring_locked", exit: .keyringUnavailable, http: 503)
+    /// The person cancelled the keyring's unlock prompt (client side: the agent never prompts).
+    public static let keyringUnlockCancelled = ErrorCode(
+        "keyring_unlock_cancelled", exit: .keyringUnavailable, http: 503)
     /// The keyring refused a write.
     public static let keyringWriteRefused = ErrorCode("keyring_write_refused", exit: .keyringUnavailable, http: 503)
     /// Anything else the keyring reported.
@@ -117,7 +120,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     private static let agentCodes: [ErrorCode] = [
         .badRequest, .forbidden, .unknownProfile, .notLoggedIn, .notFound, .requestTooLarge, .tooManyConnections,
         .proxyUnavailable, .agentBusy, .internalError, .keyringUnavailable, .keyringLocked, .keyringWriteRefused,
-        .keyringError, .credentialsUnavailable, .readOnlyCredentials, .configError, .fileError, .badURL,
+        .keyringUnlockCancelled, .keyringError, .credentialsUnavailable, .readOnlyCredentials, .configError,
+        .fileError, .badURL,
     ]
     private static let tenantCodes: [ErrorCode] = [
         .credentialsRejected, .tokenRejected, .tenantBadRequest, .tenantForbidden, .tenantNotFound, .rateLimited,

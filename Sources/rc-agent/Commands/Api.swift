@@ -20,6 +20,7 @@ struct Api: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: AgentOptions
+    @OptionGroup var prompt: PromptOption
 
     @Option(name: [.customShort("X"), .customLong("method")], help: "HTTP method (default GET, or POST with -d).")
     var method: String?
@@ -50,7 +51,7 @@ struct Api: AsyncParsableCommand {
                 method: method, path: path, data: data, headers: headers, paginate: paginate, include: include,
                 fail: fail, pretty: Terminal.standardOutput.isTerminal,
                 readStandardInput: { FileHandle.standardInput.readDataToEndOfFile() })
-            let output = try await agent.withTokens(settings) { tokens in
+            let output = try await agent.withTokens(settings, prompt: prompt) { tokens in
                 try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
             }
             FileHandle.standardOutput.write(Data(output.stdout))

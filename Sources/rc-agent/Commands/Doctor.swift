@@ -19,13 +19,16 @@ struct Doctor: AsyncParsableCommand {
 
     @OptionGroup var socketOption: SocketOption
 
+    @OptionGroup var prompt: PromptOption
+
     @Flag(help: "Print one JSON document.")
     var json = false
 
     func run() async throws {
         let report = await LiveEnvironment.doctor(.init(
             configFlag: global.config, profileFlag: global.profile, socketFlag: socketOption.socket,
-            environment: ProcessInfo.processInfo.environment)).run()
+            environment: ProcessInfo.processInfo.environment),
+            noPromptFlag: prompt.noPrompt, waiting: KeyringView.announceWaiting).run()
         Terminal.standardOutput.write(json ? DoctorView.json(report) : DoctorView.text(report))
         if report.exitStatus != .ok { throw ExitCode(report.exitStatus.rawValue) }
     }

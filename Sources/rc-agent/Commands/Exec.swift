@@ -18,6 +18,7 @@ struct Exec: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: AgentOptions
+    @OptionGroup var prompt: PromptOption
 
     @Option(name: .customLong("min-valid"), help: "Seconds the token must still be valid for (default 60).")
     var minValid: Int?
@@ -38,7 +39,7 @@ struct Exec: AsyncParsableCommand {
         var token: TokenResponse?
         try await runReportingErrors {
             let settings = try global.settings()
-            let served = try await agent.withTokens(settings) {
+            let served = try await agent.withTokens(settings, prompt: prompt) {
                 try await $0.token(profile: settings.profile, minValid: minValid)
             }
             ReminderView.emit(for: served, settings: settings)

@@ -18,6 +18,7 @@ struct Login: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: SocketOption
+    @OptionGroup var prompt: PromptOption
 
     @Option(help: "Tenant URL, e.g. acme.logicgate.com (default: $RC_AGENT_URL, then the config).")
     var url: String?
@@ -52,7 +53,7 @@ struct Login: AsyncParsableCommand {
             let settings = try global.settings()
             let profile = settings.profile
             let live = LiveEnvironment(settings)
-            let store = backend.map { live.credentialStore(backend: $0) } ?? live.credentialStore()
+            let store = prompt.credentialStore(live, backend: backend)
             try LoginService.checkWritable(profile: profile, store: store)
             let tenant = try settings.tenantURL(profile: profile, flag: url)
                 ?? TenantURL(parsing: try ask("Tenant URL (e.g. acme.logicgate.com): ", what: "--url"))

@@ -15,6 +15,7 @@ struct Logout: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: SocketOption
+    @OptionGroup var prompt: PromptOption
 
     @Flag(help: "Remove every rc-agent item from the keyring, for all profiles.")
     var all = false
@@ -22,7 +23,7 @@ struct Logout: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let removed = try await LogoutService(store: LiveEnvironment(settings).credentialStore())
+            let removed = try await LogoutService(store: prompt.credentialStore(LiveEnvironment(settings)))
                 .logout(profile: all ? nil : settings.profile)
             for profile in removed {
                 _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)

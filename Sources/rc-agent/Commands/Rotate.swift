@@ -19,6 +19,7 @@ struct Rotate: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: SocketOption
+    @OptionGroup var prompt: PromptOption
 
     @Flag(name: .customLong("client-secret-stdin"), help: "Read the new Client Secret from standard input.")
     var clientSecretStdin = false
@@ -34,7 +35,7 @@ struct Rotate: AsyncParsableCommand {
             let settings = try global.settings()
             let profile = settings.profile
             let live = LiveEnvironment(settings)
-            let store = live.credentialStore()
+            let store = prompt.credentialStore(live)
             if resume {
                 let cleaned = try await RotationService.resume(profile: profile, store: store)
                 Terminal.standardError.write(cleaned

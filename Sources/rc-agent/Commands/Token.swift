@@ -12,11 +12,13 @@ struct Token: AsyncParsableCommand {
         discussion: """
             Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. With \
             RC_CLIENT_ID and RC_CLIENT_SECRET (and RC_AGENT_URL) set, the token is fetched by this process \
-            instead: no agent, no keyring, nothing written.
+            instead: no agent, no keyring, nothing written. When the keyring is locked and stderr is a \
+            terminal, the desktop's unlock prompt shows (see --no-prompt).
             """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: AgentOptions
+    @OptionGroup var prompt: PromptOption
 
     @Option(name: .customLong("min-valid"), help: "Seconds the token must still be valid for (default 60).")
     var minValid: Int?
@@ -27,7 +29,7 @@ struct Token: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let token = try await agent.withTokens(settings) {
+            let token = try await agent.withTokens(settings, prompt: prompt) {
                 try await $0.token(profile: settings.profile, minValid: minValid)
             }
             ReminderView.emit(for: token, settings: settings)

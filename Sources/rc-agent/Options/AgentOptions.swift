@@ -22,10 +22,13 @@ struct AgentOptions: ParsableArguments {
 
     /// Runs `body` with the command's token source: the agent (started first unless autostart is
     /// off), or an in-process fetch when the credentials come from the environment.
-    func withTokens<T: Sendable>(_ settings: Settings, _ body: (any AgentTokenSource) async throws -> T)
-        async throws -> T
-    {
-        try await LiveEnvironment(settings).withTokenSource(socketPath: socketPath, autostart: autostart, body)
+    /// A locked keyring behind the agent is answered with `prompt`'s unlock prompt.
+    func withTokens<T: Sendable>(
+        _ settings: Settings, prompt: PromptOption, _ body: (any AgentTokenSource) async throws -> T
+    ) async throws -> T {
+        let live = LiveEnvironment(settings)
+        return try await live.withTokenSource(
+            socketPath: socketPath, autostart: autostart, prompt: prompt.unlockPrompt(live), body)
     }
 }
 
