@@ -47,13 +47,15 @@ enum DoctorChecks {
         }
     }
 
-    /// `keyring`: the Secret Service answers, the collection is unlocked, the profile has an item.
+    /// `keyring`: the Secret Service answers, the collection is unlocked, the profile has an item,
+    /// and it was stored for the tenant the profile uses (else nothing is sent to that tenant).
     struct Keyring {
         let store: any CredentialStore
 
         func run(_ profile: Profile) async throws -> Checked<StoredCredential> {
             let name = profile.settings.profile
             guard let stored = try await store.load(profile: name) else { throw NotLoggedInError(profile: name) }
+            _ = try stored.tenant(requested: profile.settings.requestedTenant(profile: name))
             return .ok(
                 "Secret Service reachable, collection unlocked, credentials for '\(name)' present "
                     + "(client id \(StatusReport.shorten(stored.clientID)))", stored)
@@ -62,15 +64,14 @@ enum DoctorChecks {
 
     /// `tenant`: DNS (or the proxy), then TCP and TLS to the tenant's root.
     struct Tenant {
-        let connect: @Sendable (HTTPSettings) throws -> any TenantRequesting
+        let connect: @Sendable (Settings) throws -> any TenantRequesting
         let resolver: any HostResolving
         let clock: any AgentClock
 
         func run(_ profile: Profile) async throws -> Checked<Connection> {
             let tenant = profile.tenant
-            let http = HTTPSettings(settings: profile.settings, profile: profile.settings.profile)
-            let proxy = try ProxySettings.from(environment: http.environment)
-            let client = try connect(http)
+            let proxy = try ProxySettings.from(environment: profile.settings.environment)
+            let client = try connect(profile.settings)
             var parts: [String] = []
             if let proxy, !proxy.bypasses(host: tenant.host) {
                 parts.append("via the proxy \(proxy.host):\(proxy.port) (it resolves \(tenant.host))")

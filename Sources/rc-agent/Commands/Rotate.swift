@@ -41,9 +41,9 @@ struct Rotate: AsyncParsableCommand {
                 return .ok
             }
             let existing = try await RotationService.current(profile: profile, store: store)
+            let tenant = try existing.tenant(requested: settings.requestedTenant(profile: profile))
             Terminal.standardError.write(RotationView.instructions)
             let secret = try SecretInput.read(fromStandardInput: clientSecretStdin, prompt: "New Client Secret (input hidden): ")
-            let tenant = try settings.tenantURL(profile: profile, stored: existing.url) ?? TenantURL(parsing: existing.url)
             let outcome = try await live.withTokenClient(profile: profile) { tokens in
                 try await RotationService(store: store, tokens: tokens, clock: live.clock).rotate(
                     from: existing, tenant: tenant, newSecret: secret, newClientID: clientID,
@@ -52,6 +52,7 @@ struct Rotate: AsyncParsableCommand {
             let agentResult = await AgentNotice.credentialsChanged(
                 profile: profile, socketPath: agent.socketPath, fetchNew: true)
             Terminal.standardError.write(RotationView.text(outcome, agent: agentResult))
+            if let refusal = agentResult.refusal { throw refusal }
             return .ok
         }
     }

@@ -27,7 +27,7 @@ struct Status: AsyncParsableCommand {
             var report = await StatusReport.collect(
                 settings: settings, onlyProfile: settings.profileExplicit ? settings.profile : nil,
                 store: LiveEnvironment(settings).credentialStore(), now: Date())
-            report.agent = await AgentView.collect(
+            report.agent = try await AgentView.collect(
                 socketPath: agent.socketPath, autostart: agent.autostart, settings: settings)
             Terminal.standardOutput.write(json ? StatusView.json(report) + "\n" : StatusView.text(report))
             return report.exitStatus
