@@ -14,7 +14,8 @@ struct ProxyCapacityTests {
     @Test func heldProxyStreamsDoNotHoldUpATokenRefresh() async throws {
         try await AgentWorld.run { world in
             try await world.start()
-            #expect(try await world.token().status == 200)
+            let first = try #require(try await world.token().json?["access_token"] as? String)
+            await world.state.setReuseLiveToken(false)
             await world.state.inject(.hang, times: Self.limit, target: .api)
             var held: [BackgroundProcess] = []
             defer { for process in held { process.kill() } }
@@ -42,7 +43,8 @@ struct ProxyCapacityTests {
             let tokens = await world.state.tokenRequestCount
             let refreshed = try await world.curl("/v1/token/refresh?profile=\(world.profile)", method: "POST")
             #expect(refreshed.status == 200, "a token refresh is answered while the proxy is full: \(refreshed.run)")
-            #expect(refreshed.json?["access_token"] is String, "\(refreshed.body)")
+            let second = refreshed.json?["access_token"] as? String
+            #expect(second != nil && second != first, "a new token: \(refreshed.body)")
             #expect(await world.state.tokenRequestCount == tokens + 1, "it reached the tenant")
             #expect(held.allSatisfy { $0.exitStatus == nil }, "the proxied requests are still held")
         }
