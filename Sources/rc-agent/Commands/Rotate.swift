@@ -11,8 +11,10 @@ struct Rotate: AsyncParsableCommand {
         abstract: "Replace the profile's Client Secret with a new one, verified before it is stored.",
         discussion: """
             Get the new secret in Risk Cloud: person icon → Profile → Access Key → Reset Secret Key. \
-            The new secret is checked against the tenant first; if it is refused, the stored \
-            credentials stay exactly as they were. A running agent is told to use the new secret.
+            The new secret is checked against the tenant first — the one the credentials were stored \
+            for; RC_AGENT_URL or a config naming another is refused before anything is sent — and if it \
+            is refused, the stored credentials stay exactly as they were. A running agent is told to use \
+            the new secret.
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -11,7 +11,8 @@ struct Status: AsyncParsableCommand {
         abstract: "Show profiles, stored credentials and keyring state.",
         discussion: """
             Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. Exits with \
-            the code of the worst problem found: 3 agent could not be started, 5 keyring locked or \
+            the code of the worst problem found: 3 agent could not be started (or its socket is another \
+            user's: refused before anything is sent), 5 keyring locked or \
             unavailable, 2 not logged in.
             """)
 
