@@ -27,7 +27,7 @@ extension HardeningTests {
                         name: "held-\(index)"))
                 }
                 // Every one of them is waiting at the tenant.
-                for _ in 0..<600 {
+                for _ in 0..<1200 {
                     if await world.state.apiRequestCount >= Self.limit { break }
                     try await Task.sleep(nanoseconds: 50_000_000)
                 }

@@ -79,7 +79,7 @@ extension HardeningTests {
                 try world.session.setCAFile(pki.caFile)
                 daemon.send(SIGHUP)
                 var served = try await world.token()
-                for _ in 0..<100 where served.status != 200 {
+                for _ in 0..<300 where served.status != 200 {
                     try await Task.sleep(nanoseconds: 100_000_000)
                     served = try await world.token()
                 }

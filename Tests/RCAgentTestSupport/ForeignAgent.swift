@@ -57,7 +57,7 @@ package final class ForeignAgent: @unchecked Sendable {
             "/usr/bin/setpriv",
             ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/usr/bin/python3", "-c", Self.script, socket],
             environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"], logPath: logPath)
-        for _ in 0..<200 where !process.log.contains("listening") {
+        for _ in 0..<600 where !process.log.contains("listening") {
             if process.exitStatus != nil { break }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
