@@ -96,6 +96,8 @@ let package = Package(
             name: "RiskCloudStandIn",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // The TLS mode: the diagnosed TLS cases (wrong host, unknown CA, expired) end to end.
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
             ]
         ),
         .executableTarget(

@@ -11,6 +11,7 @@ packages=(
     dbus dbus-bin       # dbus-run-session: a private session bus
     libsecret-tools     # secret-tool: tests check what the keyring holds
     curl                # curl --unix-socket: the socket API as scripts use it
+    openssl             # the TLS tests make their CA and certificates with the openssl CLI
     util-linux          # setpriv: the other-uid test
     systemd             # systemd-socket-activate: the socket-activation test
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor

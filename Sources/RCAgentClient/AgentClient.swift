@@ -8,8 +8,10 @@ import Glibc
 /// The client side of the socket API, used by `token`, `exec`, `status`, `stop` (and later `api`).
 ///
 /// One request per connection (`Connection: close`), blocking I/O on a thread of its own, bounded
-/// by `timeout`. Every failure is an ``AgentError``: `agent_unreachable` when nothing answers,
-/// otherwise the agent's own JSON error with its HTTP status.
+/// by `timeout`. Every connection goes through ``AgentSocket/connectToOwnAgent(_:)``: a socket
+/// that is another user's is refused before a byte is sent (``UntrustedAgentError``, exit 3).
+/// Every other failure is an ``AgentError``: `agent_unreachable` when nothing answers, otherwise
+/// the agent's own JSON error with its HTTP status.
 public struct AgentClient: Sendable {
     public let socketPath: String
     /// Seconds a request may take (a token request may wait for the tenant).
@@ -50,10 +52,17 @@ public struct AgentClient: Sendable {
         _ = try await send("POST", "/v1/shutdown")
     }
 
-    /// True when an agent answers `GET /healthz` on the socket.
-    public func isAlive() async -> Bool {
+    /// True when an agent answers `GET /healthz` on the socket. Throws ``UntrustedAgentError``
+    /// when the socket is another user's (never "not alive": that would start a second agent).
+    public func isAlive() async throws(UntrustedAgentError) -> Bool {
         let quick = AgentClient(socketPath: socketPath, timeout: min(timeout, 2))
-        return (try? await quick.send("GET", "/healthz"))?.status == 200
+        do {
+            return try await quick.send("GET", "/healthz").status == 200
+        } catch let refusal as UntrustedAgentError {
+            throw refusal
+        } catch {
+            return false
+        }
     }
 
     // MARK: HTTP over the socket
@@ -100,7 +109,7 @@ public struct AgentClient: Sendable {
     private static func exchange(path: String, method: String, target: String, timeout: Double) throws -> Reply {
         let fd: CInt
         do {
-            fd = try AgentSocket.connect(path)
+            fd = try AgentSocket.connectToOwnAgent(path)
         } catch let error as SocketSetupError {
             throw AgentError.unreachable(socket: path, detail: error.message)
         }

@@ -13,10 +13,11 @@ public enum AgentLauncher {
     }
 
     /// A client for the agent on `socketPath`; when nothing answers and `autostart` is true, a
-    /// detached agent is started first (like gpg-agent). Throws `agent_unreachable` otherwise.
+    /// detached agent is started first (like gpg-agent). Throws `agent_unreachable` otherwise, and
+    /// ``UntrustedAgentError`` when the socket is another user's.
     public static func connect(socketPath: String, autostart: Bool, settings: Settings) async throws -> AgentClient {
         let client = AgentClient(socketPath: socketPath)
-        if await client.isAlive() { return client }
+        if try await client.isAlive() { return client }
         guard autostart else {
             throw AgentError.unreachable(socket: socketPath, detail: "nothing is listening (autostart is off)")
         }
@@ -32,18 +33,18 @@ public enum AgentLauncher {
     @discardableResult
     public static func start(socketPath: String, settings: Settings, waitSeconds: Double = 2) async throws -> Bool {
         let client = AgentClient(socketPath: socketPath)
-        if await client.isAlive() { return false }
+        if try await client.isAlive() { return false }
         let logPath = settings.stateDirectory + "/agent.log"
         let pid = try spawnDetached(
             arguments: ["daemon", "--socket", socketPath, "--config", settings.configPath], logPath: logPath)
         let deadline = Date().addingTimeInterval(waitSeconds)
         while Date() < deadline {
-            if await client.isAlive() { return true }
+            if try await client.isAlive() { return true }
             // kill(pid, 0) fails once the daemon has exited (it is reaped by init, not by us).
             if kill(pid, 0) != 0 { break }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
-        if await client.isAlive() { return true }
+        if try await client.isAlive() { return true }
         throw AgentError(
             .agentUnreachable, message: "the agent did not start on \(socketPath)" + logTail(logPath),
             hint: "run `rc-agent daemon --socket \(socketPath)` in the foreground to see why")

@@ -10,16 +10,31 @@ public enum AgentNotice {
         case refreshed(expiresAt: String?)
         /// The agent answered with an error (its message; never a secret).
         case failed(String)
+        /// The socket is another user's: nothing was sent. The command ends with this error
+        /// (exit 3) after reporting what it did.
+        case refused(UntrustedAgentError)
+
+        /// The refusal to end the command with, if the socket was refused.
+        public var refusal: UntrustedAgentError? {
+            if case .refused(let error) = self { return error }
+            return nil
+        }
     }
 
     /// Best effort: a failure here never undoes what the command already did.
     public static func credentialsChanged(profile: String, socketPath: String, fetchNew: Bool) async -> Result {
         let client = AgentClient(socketPath: socketPath, timeout: 30)
-        guard await client.isAlive() else { return .noAgent }
+        do {
+            guard try await client.isAlive() else { return .noAgent }
+        } catch {
+            return .refused(error)
+        }
         do {
             try await client.forget(profile: profile)
             guard fetchNew else { return .refreshed(expiresAt: nil) }
             return .refreshed(expiresAt: try await client.token(profile: profile).expiresAt)
+        } catch let error as UntrustedAgentError {
+            return .refused(error)
         } catch let error as RCAgentError {
             return .failed(error.message)
         } catch {

@@ -20,10 +20,10 @@ public enum AgentDaemon {
         do {
             try await group.run()
         } catch {
-            await runtime.shutdown()
+            await runtime.connections.shutdown()
             throw error
         }
-        await runtime.shutdown()
+        await runtime.connections.shutdown()
     }
 
     /// The agent's parts, wired together from the options and the runtime's edges.
@@ -40,9 +40,10 @@ public enum AgentDaemon {
             self.options = options
             self.runtime = runtime
             self.logger = logger
-            profiles = try AgentProfiles(config: runtime.loadConfig)
+            let connections = runtime.connections
+            profiles = try AgentProfiles(config: runtime.loadConfig, onLoad: { connections.update(config: $0) })
             cache = TokenCache(
-                store: runtime.store, fetcher: runtime.fetcher, clock: runtime.clock, policy: options.policy,
+                store: runtime.store, connections: connections, clock: runtime.clock, policy: options.policy,
                 logger: logger.with(label: "rc-agent.cache"))
             watch = SocketWatchService(
                 path: options.socketPath, interval: options.socketCheckInterval,
@@ -82,7 +83,8 @@ public enum AgentDaemon {
                 cache: cache, profiles: profiles, store: runtime.store, clock: runtime.clock,
                 socketPath: options.socketPath, requestShutdown: { await trigger.fire() },
                 audit: logger.with(label: "rc-agent.audit"))
-            api.proxyTransport = runtime.proxyTransport
+            api.connections = runtime.connections
+            api.maximumProxyStreams = options.limits.maximumProxyStreamsPerProfile
             let (options, watch, logger) = (options, watch, logger)
             let allowed = options.extraAllowedUIDs.union([getuid()])
             let listener: AgentListener = options.inheritedDescriptor.map { .descriptor($0, path: options.socketPath) }
@@ -108,7 +110,8 @@ public enum AgentDaemon {
             }
         }
 
-        /// SIGHUP: the config again, and no backoff or `credentials_rejected` latch.
+        /// SIGHUP: the config again (and the HTTP clients whose settings changed), and no backoff
+        /// or `credentials_rejected` latch.
         func reload() async {
             logger.info("SIGHUP: reloading the config")
             do {

@@ -7,12 +7,20 @@ import Synchronization
 /// before answering `unknown_profile`, so a `login` while the agent runs needs no reload.
 public final class AgentProfiles: Sendable {
     private let load: @Sendable () throws -> ConfigFile
+    private let onLoad: @Sendable (ConfigFile) -> Void
     private let snapshot: Mutex<ConfigFile>
 
-    /// - Parameter config: reads the config file.
-    public init(config load: @escaping @Sendable () throws -> ConfigFile) throws {
+    /// - Parameters:
+    ///   - config: reads the config file.
+    ///   - onLoad: told every config read (the HTTP clients follow a profile's `ca_file`).
+    public init(
+        config load: @escaping @Sendable () throws -> ConfigFile, onLoad: @escaping @Sendable (ConfigFile) -> Void = { _ in }
+    ) throws {
         self.load = load
-        snapshot = Mutex(try load())
+        self.onLoad = onLoad
+        let first = try load()
+        snapshot = Mutex(first)
+        onLoad(first)
     }
 
     /// Profiles with their URLs and no other settings (tests, and callers without a config file).
@@ -28,6 +36,7 @@ public final class AgentProfiles: Sendable {
     public func reload() throws {
         let fresh = try load()
         snapshot.withLock { $0 = fresh }
+        onLoad(fresh)
     }
 
     /// Every profile and its configured URL.

@@ -79,9 +79,14 @@ public struct LiveEnvironment: Sendable {
     }
 
     /// The network settings of `profile`: its `ca_file` (else `[defaults] ca_file`) and the
-    /// process's proxy and CA environment.
+    /// process's proxy and CA environment. Every command and the agent get theirs from here.
     public func httpSettings(profile: String) -> HTTPSettings {
-        HTTPSettings(settings: settings, profile: profile)
+        Self.httpSettings(config: settings.config, profile: profile, environment: settings.environment)
+    }
+
+    /// The network settings of `profile` in `config` (the agent's, as it reads the file again).
+    static func httpSettings(config: ConfigFile, profile: String, environment: [String: String]) -> HTTPSettings {
+        HTTPSettings(config: config, profile: profile, environment: environment)
     }
 
     /// Runs `body` with a token client for `profile`'s tenant settings, shutting it down afterwards.
@@ -101,20 +106,19 @@ public struct LiveEnvironment: Sendable {
         }
     }
 
-    /// The agent's edges: the keyring, the tenant over HTTPS, the config file, notifications.
-    public func agentRuntime() throws -> AgentRuntime {
+    /// The agent's edges: the credential backends, each profile's HTTP clients (built from its
+    /// settings in the config as the agent last read it), the config file, notifications.
+    public func agentRuntime() -> AgentRuntime {
         let (configPath, profile, environment) = (settings.configPath, settings.profile, settings.environment)
-        let client = try RiskCloudClient(
-            settings: HTTPSettings(caFile: settings.config.defaults.caFile, environment: settings.environment),
-            clock: clock)
+        let connections = AgentConnections(
+            config: settings.config,
+            settings: { Self.httpSettings(config: $0, profile: $1, environment: environment) }, clock: clock)
         let fallback = settings.config
-        var runtime = AgentRuntime(
-            store: credentialRouter { (try? ConfigFile.load(path: configPath)) ?? fallback }, fetcher: client, clock: clock,
+        return AgentRuntime(
+            store: credentialRouter { (try? ConfigFile.load(path: configPath)) ?? fallback }, connections: connections,
+            clock: clock,
             loadConfig: { try ConfigFile.load(path: configPath).addingEnvironmentProfile(profile, environment: environment) },
-            shutdown: { try? await client.shutdown() },
             reminders: (settings.stateDirectory, FreedesktopNotifier()))
-        runtime.proxyTransport = client
-        return runtime
     }
 
     /// `rc-agent doctor` on the real keyring, network, resolver and clock. Doctor reads the
@@ -129,7 +133,8 @@ public struct LiveEnvironment: Sendable {
                 let live = LiveEnvironment($0)
                 return live.credentialStore(prompt: live.unlockPrompt(noPromptFlag: noPromptFlag, waiting: waiting))
             },
-            connect: { try RiskCloudClient(settings: $0, clock: SystemClock()) }, resolver: SystemResolver(),
+            connect: { try RiskCloudClient(settings: LiveEnvironment($0).httpSettings(profile: $0.profile), clock: SystemClock()) },
+            resolver: SystemResolver(),
             clock: SystemClock())
     }
 }

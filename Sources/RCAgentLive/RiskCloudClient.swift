@@ -57,6 +57,7 @@ public struct RiskCloudClient: TokenFetching {
         func makeClient(proxy: ProxySettings?) -> HTTPClient {
             var pool = HTTPClient.Configuration.ConnectionPool()
             pool.retryConnectionEstablishment = false
+            pool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, settings.maximumConnectionsPerHost)
             var configuration = HTTPClient.Configuration(
                 tlsConfiguration: tls, redirectConfiguration: .disallow,
                 timeout: .init(connect: Self.amount(settings.connectTimeout), read: Self.amount(settings.readTimeout)),

@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 
 /// The request context the stand-in needs: a way to drop the connection (for `closeConnection`).
 public struct StandInContext: InitializableFromSource {
@@ -16,6 +19,8 @@ public struct StandInContext: InitializableFromSource {
 /// plus the `/_standin/…` control API (see `rc-standin`'s main.swift for the routes).
 struct StandInResponder: HTTPResponder {
     let state: StandInState
+    /// `http` or `https`: what the page links it writes start with.
+    var scheme = "http"
 
     func respond(to request: Request, context: StandInContext) async throws -> Response {
         let path = request.uri.path
@@ -96,7 +101,7 @@ struct StandInResponder: HTTPResponder {
         if path == "/api/v2/applications", restricted {
             return Self.json(.forbidden, ["property": NSNull(), "value": NSNull(), "message": "Access is denied"])
         }
-        let origin = "http://" + (request.head.authority ?? "127.0.0.1")
+        let origin = scheme + "://" + (request.head.authority ?? "127.0.0.1")
         if path == "/api/v2/records", await state.recordPadding > 0 {
             return await paddedRecords(page: numbers["page"]!, size: numbers["size"]!, url: origin + path)
         }
@@ -222,13 +227,38 @@ struct StandInResponder: HTTPResponder {
     }
 }
 
-/// Runs the stand-in on 127.0.0.1:`port` (0: any free port) until the calling task is cancelled.
-/// `onBound` receives the port once the server listens.
-public func runStandIn(state: StandInState, port: Int = 0, onBound: @escaping @Sendable (Int) -> Void) async throws {
+/// The stand-in's TLS mode: the certificate chain and key it presents (PEM files), and the host
+/// name its base URL uses.
+public struct StandInTLS: Sendable {
+    public var certificateChainFile: String
+    public var privateKeyFile: String
+    /// The host of the base URL (`localhost`, or `127.0.0.1`); the stand-in always listens on 127.0.0.1.
+    public var host: String
+
+    public init(certificateChainFile: String, privateKeyFile: String, host: String = "localhost") {
+        self.certificateChainFile = certificateChainFile
+        self.privateKeyFile = privateKeyFile
+        self.host = host
+    }
+
+    func serverConfiguration() throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateChainFile).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: privateKeyFile, format: .pem)
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    }
+}
+
+/// Runs the stand-in on 127.0.0.1:`port` (0: any free port) until the calling task is cancelled,
+/// over TLS when `tls` is given. `onBound` receives the port once the server listens.
+public func runStandIn(
+    state: StandInState, port: Int = 0, tls: StandInTLS? = nil, onBound: @escaping @Sendable (Int) -> Void
+) async throws {
     var logger = Logger(label: "rc-standin")
     logger.logLevel = .critical  // a cancelled shutdown logs spurious errors
+    let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1()
     let app = Application(
-        responder: StandInResponder(state: state),
+        responder: StandInResponder(state: state, scheme: tls == nil ? "http" : "https"),
+        server: server,
         configuration: .init(address: .hostname("127.0.0.1", port: port)),
         onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
         logger: logger
@@ -241,16 +271,16 @@ public struct StandInStartError: Error, CustomStringConvertible {
     public var description: String { "the stand-in stopped before it was listening" }
 }
 
-/// Starts the stand-in on 127.0.0.1 port 0, runs `body` with its base URL (`http://127.0.0.1:PORT`),
-/// then shuts the server down (also when `body` throws).
+/// Starts the stand-in on 127.0.0.1 port 0, runs `body` with its base URL (`http://127.0.0.1:PORT`,
+/// or `https://HOST:PORT` with `tls`), then shuts the server down (also when `body` throws).
 public func withStandIn<T>(
-    _ state: StandInState, _ body: (_ baseURL: String) async throws -> T
+    _ state: StandInState, tls: StandInTLS? = nil, _ body: (_ baseURL: String) async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: Void.self) { group in
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         group.addTask {
             defer { continuation.finish() }
-            try await runStandIn(state: state, port: 0) { continuation.yield($0) }
+            try await runStandIn(state: state, port: 0, tls: tls) { continuation.yield($0) }
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
@@ -258,7 +288,7 @@ public func withStandIn<T>(
             throw StandInStartError()
         }
         do {
-            let result = try await body("http://127.0.0.1:\(port)")
+            let result = try await body(tls.map { "https://\($0.host):\(port)" } ?? "http://127.0.0.1:\(port)")
             group.cancelAll()
             return result
         } catch {

@@ -2,10 +2,11 @@
 // point rc-agent at anything but loopback.
 //
 //   rc-standin [--port N] [--clients-file PATH|-] [--client ID:SECRET]... [--token-lifetime S]
-//              [--restricted ID]...
+//              [--restricted ID]... [--tls-cert PEM --tls-key PEM]
 //
 // Binds 127.0.0.1 only (port 0 = any free port), prints `port=PORT` on stdout once listening
-// and runs until SIGTERM or SIGINT. Clients: prefer `--clients-file` (one `ID:SECRET` per
+// and runs until SIGTERM or SIGINT. With --tls-cert/--tls-key it speaks HTTPS with that
+// certificate chain (log in with `--url https://localhost:PORT` and the CA in `ca_file`). Clients: prefer `--clients-file` (one `ID:SECRET` per
 // line, `#` comments; `-` reads stdin) or the control API below. `--client ID:SECRET` puts the
 // secret in argv: acceptable only because this tool serves made-up test secrets — never real ones.
 //
@@ -53,6 +54,18 @@ struct StandInCommand: AsyncParsableCommand {
     @Option(help: "Lifetime of new tokens in seconds.")
     var tokenLifetime: Int?
 
+    @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate chain (needs --tls-key).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    func validate() throws {
+        guard (tlsCertificate == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+    }
+
     func run() async throws {
         let state = StandInState()
         var lines = clients
@@ -76,8 +89,9 @@ struct StandInCommand: AsyncParsableCommand {
         }
         if let tokenLifetime { await state.setTokenLifetime(seconds: tokenLifetime) }
 
+        let tls = tlsCertificate.flatMap { chain in tlsKey.map { StandInTLS(certificateChainFile: chain, privateKeyFile: $0) } }
         let server = Task {
-            try await runStandIn(state: state, port: port) { bound in
+            try await runStandIn(state: state, port: port, tls: tls) { bound in
                 // Unbuffered write: the parent reads this line while we keep running.
                 FileHandle.standardOutput.write(Data("port=\(bound)\n".utf8))
             }

@@ -124,16 +124,6 @@ struct DoctorCLITests {
         try await session.finish()
     }
 
-    @Test func urlThatIsNotTheStoredTenantIsNamed() async throws {
-        try await LoggedInSession.withLoggedIn { session, state, url in
-            try await withStandIn(StandInState()) { otherURL in
-                let result = try await session.run(["doctor"], env: ["RC_AGENT_URL": otherURL])
-                #expect(result.status == 4, "\(result)")
-                #expect(result.stdout.contains("not the one these credentials were stored for (\(url))"), "\(result)")
-            }
-        }
-    }
-
     @Test func wrongPathOrBaseIs404() async throws {
         try await LoggedInSession.withLoggedIn { session, state, url in
             await state.inject(

@@ -206,6 +206,23 @@ import RCAgentTestSupport
             #expect(rest.suffix(1) == [UInt8(ascii: "}")])
         }
     }
+
+    @Test func proxyStreamsAreCountedPerProfileAndGivenBackOnceOnReleaseOrWhenDropped() {
+        let streams = ProxyStreams(limit: 2)
+        var first = streams.acquire("p")
+        let second = streams.acquire("p")
+        #expect(first != nil && second != nil)
+        #expect(streams.acquire("p") == nil, "a third is over the limit")
+        let other = streams.acquire("q")
+        #expect(other != nil, "another profile has its own limit")
+        #expect(streams.inProgress("p") == 2 && streams.inProgress("q") == 1)
+        second?.release()
+        second?.release()
+        #expect(streams.inProgress("p") == 1, "released once, counted once")
+        first = nil
+        #expect(streams.inProgress("p") == 0, "a dropped slot is given back")
+        #expect(first == nil && streams.inProgress("q") == 1)
+    }
 }
 
 // MARK: Helpers

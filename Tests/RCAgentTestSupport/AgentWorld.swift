@@ -28,15 +28,21 @@ package final class AgentWorld: @unchecked Sendable {
     /// Runs `body` in a fresh world, then stops every agent it started (also when it fails),
     /// checks that none is left, scans outputs and the sandbox (agent logs included) for the
     /// secret and every token the stand-in issued, logs out and removes the sandbox.
-    package static func run(_ body: (AgentWorld) async throws -> Void) async throws {
+    ///
+    /// - Parameter tls: the stand-in's TLS mode and the CA bundle the profile's own `ca_file`
+    ///   names (written before the login).
+    package static func run(
+        tls: (standIn: StandInTLS, caFile: String)? = nil, _ body: (AgentWorld) async throws -> Void
+    ) async throws {
         let session = try LoggedInSession()
+        if let tls { try session.setCAFile(tls.caFile) }
         // Whatever happens below, no agent of this sandbox outlives the test.
         defer { RunningAgents.kill(mentioning: session.sandbox.root) }
         session.sandbox.leaks.watch(Data("\(session.clientID):\(session.secret)".utf8).base64EncodedString())
         let state = StandInState()
         await state.addClient(id: session.clientID, secret: session.secret)
         do {
-            try await withStandIn(state) { url in
+            try await withStandIn(state, tls: tls?.standIn) { url in
                 try await session.login(url)
                 let world = AgentWorld(session: session, state: state, url: url)
                 defer { world.killSpawned() }
@@ -96,10 +102,12 @@ package final class AgentWorld: @unchecked Sendable {
 
     /// curl on an agent's socket (default: the sandbox's). A token in a 200 answer is watched.
     package func curl(
-        _ target: String, socket: String? = nil, headers: [String] = [], asUID uid: UInt32? = nil
+        _ target: String, method: String = "GET", socket: String? = nil, headers: [String] = [],
+        asUID uid: UInt32? = nil
     ) async throws -> SocketReply {
         let reply = try await curlUnixSocket(
-            socket: socket ?? self.socket, target, headers: headers, asUID: uid, environment: sandbox.environment)
+            socket: socket ?? self.socket, target, method: method, headers: headers, asUID: uid,
+            environment: sandbox.environment)
         let holdsToken = reply.status == 200 && target.hasPrefix("/v1/token")
         if holdsToken {
             sandbox.leaks.watch(reply.json?["access_token"] as? String ?? reply.body.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -140,7 +148,7 @@ package final class AgentWorld: @unchecked Sendable {
         let path = socket ?? self.socket
         let process = try spawn(Binaries.rcAgent, ["daemon", "--socket", path], name: "daemon-\(spawnedCount)")
         for _ in 0..<300 {
-            if await AgentClient(socketPath: path).isAlive() { return process }
+            if try await AgentClient(socketPath: path).isAlive() { return process }
             if process.exitStatus != nil { break }
             try await Task.sleep(nanoseconds: 100_000_000)
         }

@@ -56,7 +56,7 @@ package enum InProcessAgent {
         var api = AgentAPI(
             cache: cache, profiles: profiles, store: store, clock: SystemClock(), socketPath: socketPath,
             requestShutdown: {}, audit: audit)
-        api.proxyTransport = client
+        api.connections = SharedTenantConnections(fetcher: client, proxy: client)
         let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
         let server = AgentSocketServer(
             listener: listener, responder: api.router().buildResponder(), limits: limits, allowedUIDs: { allowedUIDs },

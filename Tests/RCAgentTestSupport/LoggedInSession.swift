@@ -35,6 +35,20 @@ package struct LoggedInSession: Sendable {
             stdin: (secret ?? self.secret) + "\n")
     }
 
+    /// Sets the profile's own `ca_file` in the config file (the only line of its table).
+    package func setCAFile(_ path: String) throws {
+        let directory = (sandbox.configPath as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let text = (try? String(contentsOfFile: sandbox.configPath, encoding: .utf8)) ?? ""
+        let kept = text.components(separatedBy: "\n").filter { !$0.hasPrefix("ca_file = ") }
+        var lines = kept.joined(separator: "\n")
+        if !lines.contains("[profiles.\(profile)]") { lines += "\n[profiles.\(profile)]\n" }
+        lines = lines.replacingOccurrences(
+            of: "[profiles.\(profile)]\n", with: "[profiles.\(profile)]\nca_file = \"\(path)\"\n")
+        try lines.write(toFile: sandbox.configPath, atomically: true, encoding: .utf8)
+    }
+
     /// `rc-agent ARGS --profile PROFILE`.
     package func run(_ arguments: [String], stdin: String? = nil, env: [String: String] = [:]) async throws -> CLIResult {
         try await sandbox.rcAgent(arguments + ["--profile", profile], stdin: stdin, env: env)

@@ -49,7 +49,8 @@ enum DoctorChecks {
 
     /// `credentials`: the profile's backend has its Client ID and Secret — the Secret Service
     /// answers and is unlocked, the kernel key is there, both variables are set, the file is
-    /// readable (and private: a file others can read is a warning).
+    /// readable (and private: a file others can read is a warning) — and they were stored for the
+    /// tenant the profile uses (else nothing is sent to that tenant).
     struct Credentials {
         let store: any CredentialStore
 
@@ -57,6 +58,7 @@ enum DoctorChecks {
             let name = profile.settings.profile
             let backend = store.backend(for: name)
             guard let stored = try await store.load(profile: name) else { throw Self.missing(name, backend) }
+            _ = try stored.tenant(requested: profile.settings.requestedTenant(profile: name))
             let id = StatusReport.shorten(stored.clientID)
             var message: String
             switch backend {
@@ -111,15 +113,14 @@ enum DoctorChecks {
 
     /// `tenant`: DNS (or the proxy), then TCP and TLS to the tenant's root.
     struct Tenant {
-        let connect: @Sendable (HTTPSettings) throws -> any TenantRequesting
+        let connect: @Sendable (Settings) throws -> any TenantRequesting
         let resolver: any HostResolving
         let clock: any AgentClock
 
         func run(_ profile: Profile) async throws -> Checked<Connection> {
             let tenant = profile.tenant
-            let http = HTTPSettings(settings: profile.settings, profile: profile.settings.profile)
-            let proxy = try ProxySettings.from(environment: http.environment)
-            let client = try connect(http)
+            let proxy = try ProxySettings.from(environment: profile.settings.environment)
+            let client = try connect(profile.settings)
             var parts: [String] = []
             if let proxy, !proxy.bypasses(host: tenant.host) {
                 parts.append("via the proxy \(proxy.host):\(proxy.port) (it resolves \(tenant.host))")

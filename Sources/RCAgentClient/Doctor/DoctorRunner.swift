@@ -18,7 +18,8 @@ public struct DoctorRunner: Sendable {
         public var socketFlag: String?
         public var environment: [String: String]
 
-        public init(configFlag: String?, profileFlag: String?, socketFlag: String?, environment: [String: String]) {
+        /// - Parameter connect: a tenant client for the selected profile of these settings.
+    public init(configFlag: String?, profileFlag: String?, socketFlag: String?, environment: [String: String]) {
             self.configFlag = configFlag
             self.profileFlag = profileFlag
             self.socketFlag = socketFlag
@@ -28,13 +29,13 @@ public struct DoctorRunner: Sendable {
 
     let input: Input
     let makeStore: @Sendable (Settings) -> any CredentialStore
-    let connect: @Sendable (HTTPSettings) throws -> any TenantRequesting
+    let connect: @Sendable (Settings) throws -> any TenantRequesting
     let resolver: any HostResolving
     let clock: any AgentClock
 
     public init(
         input: Input, makeStore: @escaping @Sendable (Settings) -> any CredentialStore,
-        connect: @escaping @Sendable (HTTPSettings) throws -> any TenantRequesting,
+        connect: @escaping @Sendable (Settings) throws -> any TenantRequesting,
         resolver: any HostResolving, clock: any AgentClock
     ) {
         self.input = input

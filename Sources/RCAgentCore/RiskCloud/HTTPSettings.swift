@@ -12,16 +12,23 @@ public struct HTTPSettings: Sendable {
     public var caFile: String?
     /// Where `HTTPS_PROXY`, `NO_PROXY` and `SSL_CERT_FILE` are read from.
     public var environment: [String: String]
+    /// Connections a client opens to one host at most; more requests wait for one of them.
+    public var maximumConnectionsPerHost: Int
+
+    /// Connections per host when nothing else is said (AsyncHTTPClient's own default).
+    public static let defaultConnectionsPerHost = 8
 
     public init(
         connectTimeout: Double = 10, readTimeout: Double = 30, requestTimeout: Double = 60, caFile: String? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        maximumConnectionsPerHost: Int = HTTPSettings.defaultConnectionsPerHost
     ) {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.requestTimeout = requestTimeout
         self.caFile = caFile
         self.environment = environment
+        self.maximumConnectionsPerHost = maximumConnectionsPerHost
     }
 
     /// The CA bundle in effect: `caFile`, else `SSL_CERT_FILE`.
@@ -33,8 +40,15 @@ public struct HTTPSettings: Sendable {
 }
 
 extension HTTPSettings {
-    /// The network settings of `profile`: its `ca_file` and the process's proxy/CA environment.
+    /// The network settings of `profile` in `config`: its own `ca_file`, else `[defaults] ca_file`,
+    /// and the proxy/CA environment. Every component (login, rotate, doctor, api, the agent) gets
+    /// its settings from here, through `LiveEnvironment`.
+    public init(config: ConfigFile, profile: String, environment: [String: String]) {
+        self.init(caFile: config.effective(profile: profile).caFile, environment: environment)
+    }
+
+    /// The network settings of `profile` in the config and environment `settings` were read from.
     public init(settings: Settings, profile: String) {
-        self.init(caFile: settings.config.effective(profile: profile).caFile, environment: settings.environment)
+        self.init(config: settings.config, profile: profile, environment: settings.environment)
     }
 }

@@ -48,22 +48,85 @@ public enum AgentSocket {
         } else if errno != EEXIST {
             throw SocketSetupError("cannot create \(directory): \(String(cString: strerror(errno)))")
         }
-        var info = stat()
-        guard lstat(directory, &info) == 0 else {
-            throw SocketSetupError("cannot inspect \(directory): \(String(cString: strerror(errno)))")
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
+        switch try inspectDirectory(directory) {
+        case .private:
+            return
+        case .missing:
+            throw SocketSetupError("cannot inspect \(directory): \(String(cString: strerror(ENOENT)))")
+        case .notADirectory:
             throw SocketSetupError("\(directory) is not a directory (a symlink or a file is refused)")
-        }
-        guard info.st_uid == geteuid() else {
-            throw SocketSetupError("\(directory) is owned by uid \(info.st_uid), not by you (uid \(geteuid()))")
-        }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
+        case .owned(let uid):
+            throw SocketSetupError("\(directory) is owned by \(describe(uid: uid)), not by you (uid \(geteuid()))")
+        case .open(let mode):
             throw SocketSetupError(
                 "\(directory) is mode \(String(mode, radix: 8)); it must be 0700 so no one else can reach the socket",
                 hint: "run `chmod 700 \(directory)`")
         }
+    }
+
+    /// What `lstat` says about the socket's directory.
+    package enum DirectoryState: Equatable, Sendable {
+        /// A real directory owned by this user with no group/other permissions.
+        case `private`
+        case missing
+        /// A symlink, a file, anything but a directory.
+        case notADirectory
+        /// Owned by another uid.
+        case owned(by: UInt32)
+        /// Ours, but with group/other permissions (the mode's low 9 bits).
+        case open(mode: UInt32)
+    }
+
+    /// Looks at `directory` without following a symlink.
+    package static func inspectDirectory(_ directory: String) throws -> DirectoryState {
+        var info = stat()
+        guard lstat(directory, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return .missing }
+            throw SocketSetupError("cannot inspect \(directory): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return .notADirectory }
+        guard info.st_uid == geteuid() else { return .owned(by: info.st_uid) }
+        let mode = info.st_mode & 0o777
+        return mode & 0o077 == 0 ? .private : .open(mode: mode)
+    }
+
+    /// `uid 65534 (nobody)`, or `uid N` when the name is unknown.
+    package static func describe(uid: UInt32) -> String {
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
+        return "uid \(uid) (\(String(cString: name)))"
+    }
+
+    /// Connects to the agent at `path` only when it is this user's own: before connecting, the
+    /// socket's directory must be a real directory owned by this user with no group/other
+    /// permissions; after connecting, the listening process must run as this user
+    /// (`SO_PEERCRED`). Nothing is sent on a refused connection.
+    ///
+    /// Throws ``UntrustedAgentError`` when the socket is someone else's, ``SocketSetupError``
+    /// when nothing answers there.
+    package static func connectToOwnAgent(_ path: String) throws -> CInt {
+        let directory = (path as NSString).deletingLastPathComponent
+        switch try inspectDirectory(directory) {
+        case .private: break
+        case .missing: throw SocketSetupError("\(directory) does not exist")
+        case .notADirectory: throw UntrustedAgentError(socket: path, reason: .directoryNotADirectory(directory))
+        case .owned(let uid): throw UntrustedAgentError(socket: path, reason: .directoryOwner(directory, uid: uid))
+        case .open(let mode): throw UntrustedAgentError(socket: path, reason: .directoryMode(directory, mode: mode))
+        }
+        let fd = try connect(path)
+        // `struct ucred` (Glibc exposes it only with _GNU_SOURCE).
+        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
+        var credentials = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw SocketSetupError("cannot read the agent's credentials (SO_PEERCRED): \(message)")
+        }
+        guard credentials.uid == geteuid() else {
+            close(fd)
+            throw UntrustedAgentError(socket: path, reason: .peer(uid: credentials.uid, pid: credentials.pid))
+        }
+        return fd
     }
 
     /// What is at `path` now.
@@ -187,4 +250,52 @@ public struct SocketSetupError: RCAgentError, Equatable {
         self.hint = hint
     }
     public var code: ErrorCode { .socketError }
+}
+
+/// The socket belongs to someone else: the client refuses it before sending anything (a fake
+/// agent could hand out its own URL and token, or read request bodies).
+public struct UntrustedAgentError: RCAgentError, Equatable {
+    public enum Reason: Equatable, Sendable {
+        case directoryNotADirectory(String)
+        case directoryOwner(String, uid: UInt32)
+        case directoryMode(String, mode: UInt32)
+        case peer(uid: UInt32, pid: Int32)
+    }
+
+    public let socket: String
+    public let reason: Reason
+
+    public init(socket: String, reason: Reason) {
+        self.socket = socket
+        self.reason = reason
+    }
+
+    public var code: ErrorCode { .untrustedAgent }
+
+    public var message: String {
+        let me = "you are uid \(geteuid())"
+        switch reason {
+        case .directoryNotADirectory(let directory):
+            return "refusing the agent socket \(socket): \(directory) is not a real directory (a symlink or a file)"
+        case .directoryOwner(let directory, let uid):
+            return "refusing the agent socket \(socket): its directory \(directory) is owned by "
+                + "\(AgentSocket.describe(uid: uid)), not by you (\(me))"
+        case .directoryMode(let directory, let mode):
+            return "refusing the agent socket \(socket): its directory \(directory) is mode \(String(mode, radix: 8)), "
+                + "so other users can reach it; an agent's directory must be 0700"
+        case .peer(let uid, let pid):
+            return "refusing the agent on \(socket): it runs as \(AgentSocket.describe(uid: uid)) (pid \(pid)), "
+                + "not as you (\(me))"
+        }
+    }
+
+    public var hint: String? {
+        switch reason {
+        case .directoryMode(let directory, _):
+            return "if \(directory) is yours, run `chmod 700 \(directory)` and start the agent again; nothing was sent"
+        default:
+            return "another user may be serving a fake agent there; nothing was sent. Point RC_AGENT_SOCK (or "
+                + "--socket, or XDG_RUNTIME_DIR) at a directory of your own, and ask an administrator to remove it"
+        }
+    }
 }

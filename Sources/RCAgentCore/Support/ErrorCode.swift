@@ -46,6 +46,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let tooManyConnections = ErrorCode("too_many_connections", exit: .failure, http: 503)
     /// The agent has no HTTP client for the proxy.
     public static let proxyUnavailable = ErrorCode("proxy_unavailable", exit: .failure, http: 503)
+    /// The profile has as many proxied requests in progress as the agent allows.
+    public static let proxyBusy = ErrorCode("proxy_busy", exit: .failure, http: 503)
     /// The profile was invalidated again and again while a request waited.
     public static let agentBusy = ErrorCode("agent_busy", exit: .failure, http: 500)
     /// A bug.
@@ -81,6 +83,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let fileError = ErrorCode("file_error", exit: .failure, http: 500)
     /// A tenant URL that cannot be used.
     public static let badURL = ErrorCode("bad_url", exit: .usage, http: 500)
+    /// `RC_AGENT_URL` or the config names a tenant other than the one the credentials were stored for.
+    public static let urlMismatch = ErrorCode("url_mismatch", exit: .usage, http: 500)
 
     // MARK: Client side (never sent by the agent)
 
@@ -90,6 +94,9 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let badResponse = ErrorCode("bad_response", exit: .agentUnreachable, http: 500)
     /// The socket cannot be set up or reached.
     public static let socketError = ErrorCode("socket_error", exit: .agentUnreachable, http: 500)
+    /// The socket is another user's (its directory, or the uid of the process listening): refused
+    /// before anything is sent.
+    public static let untrustedAgent = ErrorCode("untrusted_agent", exit: .agentUnreachable, http: 500)
 
     // MARK: The tenant's (RiskCloudError's diagnoses), relayed with 502/504
 
@@ -119,9 +126,9 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
 
     private static let agentCodes: [ErrorCode] = [
         .badRequest, .forbidden, .unknownProfile, .notLoggedIn, .notFound, .requestTooLarge, .tooManyConnections,
-        .proxyUnavailable, .agentBusy, .internalError, .keyringUnavailable, .keyringLocked, .keyringWriteRefused,
-        .keyringUnlockCancelled, .keyringError, .credentialsUnavailable, .readOnlyCredentials, .configError,
-        .fileError, .badURL,
+        .proxyUnavailable, .proxyBusy, .agentBusy, .internalError, .keyringUnavailable, .keyringLocked,
+        .keyringWriteRefused, .keyringUnlockCancelled, .keyringError, .credentialsUnavailable, .readOnlyCredentials,
+        .configError, .fileError, .badURL, .urlMismatch,
     ]
     private static let tenantCodes: [ErrorCode] = [
         .credentialsRejected, .tokenRejected, .tenantBadRequest, .tenantForbidden, .tenantNotFound, .rateLimited,

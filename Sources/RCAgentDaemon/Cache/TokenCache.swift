@@ -63,7 +63,7 @@ public struct ProfileTokenStatus: Sendable, Equatable {
 /// This is the one place in rc-agent that retries token requests.
 public actor TokenCache {
     private let store: any CredentialStore
-    private let fetcher: any TokenFetching
+    private let connections: any TenantConnections
     private let clock: any AgentClock
     private let policy: RefreshPolicy
     private let jitter: @Sendable () -> Double
@@ -103,17 +103,29 @@ public actor TokenCache {
 
     /// - Parameters:
     ///   - jitter: random numbers in `0..<1` for the backoff jitter.
+    ///   - connections: each profile's token endpoint client.
+    public init(
+        store: any CredentialStore, connections: any TenantConnections, clock: any AgentClock,
+        policy: RefreshPolicy = RefreshPolicy(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        logger: Logger = Logger(label: "rc-agent.cache")
+    ) {
+        self.store = store
+        self.connections = connections
+        self.clock = clock
+        self.policy = policy
+        self.jitter = jitter
+        self.logger = logger
+    }
+
+    /// A cache that fetches every profile's tokens through `fetcher`.
     public init(
         store: any CredentialStore, fetcher: any TokenFetching, clock: any AgentClock,
         policy: RefreshPolicy = RefreshPolicy(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger = Logger(label: "rc-agent.cache")
     ) {
-        self.store = store
-        self.fetcher = fetcher
-        self.clock = clock
-        self.policy = policy
-        self.jitter = jitter
-        self.logger = logger
+        self.init(
+            store: store, connections: SharedTenantConnections(fetcher: fetcher), clock: clock, policy: policy,
+            jitter: jitter, logger: logger)
     }
 
     // MARK: Requests
@@ -282,7 +294,8 @@ public actor TokenCache {
                 throw NotLoggedInError(profile: profile)
             }
             let tenant = try TenantURL(parsing: credential.url)
-            let token = try await fetcher.fetchToken(tenant: tenant, clientID: credential.clientID, secret: credential.secret)
+            let token = try await connections.tokenFetcher(profile: profile)
+                .fetchToken(tenant: tenant, clientID: credential.clientID, secret: credential.secret)
             result = .success((token, tenant, credential))
         } catch {
             result = .failure(error)

@@ -13,8 +13,10 @@ public struct AgentAPI: Sendable {
     let startedAt: Date
     let requestShutdown: @Sendable () async -> Void
     let audit: Logger
-    /// The tenant's HTTP side for `/v1/proxy/…` (``ProxyRoutes``); nil: the proxy answers 503.
-    public var proxyTransport: (any TenantStreaming)? = nil
+    /// The tenants' HTTP side for `/v1/proxy/…` (``ProxyRoutes``); nil: the proxy answers 503.
+    public var connections: (any TenantConnections)? = nil
+    /// Proxied requests in progress per profile at most; more are answered `503` (`proxy_busy`).
+    public var maximumProxyStreams = AgentServerLimits().maximumProxyStreamsPerProfile
 
     /// - Parameter requestShutdown: what `POST /v1/shutdown` does (after its answer is written).
     public init(

@@ -90,6 +90,10 @@ struct ProxyTarget: Equatable {
 /// status, headers (minus hop-by-hop) and body, and a non-2xx one gets `X-RC-Agent-Diagnosis`
 /// with ``RiskCloudError``'s code. A 401 makes the agent fetch a new token once and send the
 /// request again (the body is buffered, up to the server's body limit, so it can be).
+///
+/// At most ``AgentAPI/maximumProxyStreams`` requests of a profile are in progress (until their
+/// answer's body is passed on); one more is answered `503` (`proxy_busy`). Token requests use a
+/// client of their own and are never held up by proxied ones.
 struct ProxyRoutes: Sendable {
     typealias Field = HTTPFields.Element
 
@@ -107,7 +111,8 @@ struct ProxyRoutes: Sendable {
     let profiles: AgentProfiles
     let clock: any AgentClock
     let audit: Logger
-    let transport: (any TenantStreaming)?
+    let connections: (any TenantConnections)?
+    let streams: ProxyStreams
     /// Largest request body: the server's limit (it closes connections that send more).
     let maximumBodyBytes: Int
 
@@ -116,7 +121,8 @@ struct ProxyRoutes: Sendable {
         profiles = api.profiles
         clock = api.clock
         audit = api.audit
-        transport = api.proxyTransport
+        connections = api.connections
+        streams = ProxyStreams(limit: api.maximumProxyStreams)
         self.maximumBodyBytes = maximumBodyBytes
     }
 
@@ -137,10 +143,17 @@ struct ProxyRoutes: Sendable {
             logged["profile"] = "\(target.profile)"
             logged["path"] = "\(target.path)"
             guard profiles.contains(target.profile) else { throw AgentError.unknownProfile(target.profile) }
-            guard let transport else {
+            guard let connections else {
                 throw AgentError(
                     .proxyUnavailable, message: "this agent has no connection to tenants for the proxy",
                     hint: "run the agent with `rc-agent daemon`")
+            }
+            let transport = try connections.proxy(profile: target.profile)
+            guard let slot = streams.acquire(target.profile) else {
+                throw AgentError(
+                    .proxyBusy,
+                    message: "profile '\(target.profile)' already has \(streams.limit) proxied requests in progress",
+                    hint: "wait for one to finish and try again (token requests are not limited)")
             }
             let body = try await Self.body(of: &request, limit: maximumBodyBytes)
             let headers = Self.forwardable(request.headers.map { (name: $0.name.rawName, value: $0.value) })
@@ -159,7 +172,7 @@ struct ProxyRoutes: Sendable {
             logged["status"] = "\(upstream.status)"
             if let diagnosis { logged["diagnosis"] = "\(diagnosis.code)" }
             audit.info("proxied", metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })
-            return response(for: upstream, diagnosis: diagnosis?.code.name, logged: logged)
+            return response(for: upstream, diagnosis: diagnosis?.code.name, logged: logged, slot: slot)
         } catch let error as any RCAgentError {
             let status = error.code.httpStatus
             logged["status"] = "\(status)"
@@ -173,10 +186,11 @@ struct ProxyRoutes: Sendable {
         }
     }
 
-    /// The caller's answer: the tenant's status and headers, the body passed on as it arrives.
-    private func response(for upstream: StreamingUpstreamResponse, diagnosis: String?, logged: Logger.Metadata)
-        -> Response
-    {
+    /// The caller's answer: the tenant's status and headers, the body passed on as it arrives;
+    /// `slot` is given back once it has been.
+    private func response(
+        for upstream: StreamingUpstreamResponse, diagnosis: String?, logged: Logger.Metadata, slot: ProxyStreams.Slot
+    ) -> Response {
         var headers = HTTPFields()
         for header in Self.forwardable(upstream.headers) {
             guard let name = Field.Name(header.name) else { continue }
@@ -185,6 +199,7 @@ struct ProxyRoutes: Sendable {
         if let diagnosis { headers[Self.diagnosisHeader] = diagnosis }
         let audit = self.audit
         let body = ResponseBody { writer in
+            defer { slot.release() }
             do {
                 for try await chunk in upstream.body { try await writer.write(chunk) }
                 try await writer.finish(nil)

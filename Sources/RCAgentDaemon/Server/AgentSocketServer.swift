@@ -36,6 +36,9 @@ public struct AgentServerLimits: Sendable, Equatable {
     public var maximumHeaderCount = 64
     /// A request body (no route takes one) beyond this closes the connection.
     public var maximumBodyBytes = 16 * 1024
+    /// Proxied requests in progress per profile (the proxy client's connections per host); more
+    /// are answered `503` (`proxy_busy`) at once rather than queued behind them.
+    public var maximumProxyStreamsPerProfile = HTTPSettings.defaultConnectionsPerHost
     /// How long graceful shutdown lets requests in progress finish.
     public var shutdownGrace: TimeAmount = .milliseconds(1500)
 

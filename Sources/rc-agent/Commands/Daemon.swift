@@ -10,7 +10,7 @@ struct Daemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the agent in the foreground.",
         discussion: """
-            Serves tokens on the socket until SIGTERM/SIGINT (or `rc-agent stop`); SIGHUP re-reads the config. \
+            Serves tokens on the socket until SIGTERM/SIGINT (or `rc-agent stop`); SIGHUP re-reads the config and builds the HTTP clients of profiles whose CA bundle changed. \
             Under systemd it takes the socket from socket activation and reports readiness (Type=notify).
             """)
 
@@ -31,7 +31,7 @@ struct Daemon: AsyncParsableCommand {
             let options = AgentDaemonOptions(
                 socketPath: socketOption.socketPath,
                 inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID))
-            try await AgentDaemon.run(options: options, runtime: try LiveEnvironment(settings).agentRuntime(), logger: logger)
+            try await AgentDaemon.run(options: options, runtime: LiveEnvironment(settings).agentRuntime(), logger: logger)
             return .ok
         }
     }

@@ -72,7 +72,8 @@ struct Login: AsyncParsableCommand {
             }
             Terminal.standardError.write(LoginView.text(outcome))
             // A running agent must drop a token (or a credentials_rejected latch) from the old secret.
-            _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)
+            let notice = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)
+            if let refusal = notice.refusal { throw refusal }
             return .ok
         }
     }

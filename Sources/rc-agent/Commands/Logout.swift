@@ -25,12 +25,16 @@ struct Logout: AsyncParsableCommand {
             let settings = try global.settings()
             let removed = try await LogoutService(store: prompt.credentialStore(LiveEnvironment(settings)))
                 .logout(profile: all ? nil : settings.profile)
-            for profile in removed {
-                _ = await AgentNotice.credentialsChanged(profile: profile, socketPath: agent.socketPath, fetchNew: false)
+            var refusal: UntrustedAgentError?
+            for profile in removed where refusal == nil {
+                refusal = await AgentNotice.credentialsChanged(
+                    profile: profile, socketPath: agent.socketPath, fetchNew: false
+                ).refusal
             }
             Terminal.standardError.write(removed.isEmpty
                 ? "nothing to remove: no credentials stored\n"
                 : "removed credentials for \(removed.joined(separator: ", "))\n")
+            if let refusal { throw refusal }
             return .ok
         }
     }

@@ -11,10 +11,11 @@ struct Rotate: AsyncParsableCommand {
         abstract: "Replace the profile's Client Secret with a new one, verified before it is stored.",
         discussion: """
             Get the new secret in Risk Cloud: person icon → Profile → Access Key → Reset Secret Key. \
-            The new secret is checked against the tenant first; if it is refused, the stored \
-            credentials stay exactly as they were. A running agent is told to use the new secret. \
-            Profiles whose secret comes from the environment or a delivered file are refused with where \
-            to change it instead (exit 64).
+            The new secret is checked against the tenant first — the one the credentials were stored \
+            for; RC_AGENT_URL or a config naming another is refused before anything is sent — and if it \
+            is refused, the stored credentials stay exactly as they were. A running agent is told to use \
+            the new secret. Profiles whose secret comes from the environment or a delivered file are \
+            refused with where to change it instead (exit 64).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -44,9 +45,9 @@ struct Rotate: AsyncParsableCommand {
                 return .ok
             }
             let existing = try await RotationService.current(profile: profile, store: store)
+            let tenant = try existing.tenant(requested: settings.requestedTenant(profile: profile))
             Terminal.standardError.write(RotationView.instructions)
             let secret = try SecretInput.read(fromStandardInput: clientSecretStdin, prompt: "New Client Secret (input hidden): ")
-            let tenant = try settings.tenantURL(profile: profile, stored: existing.url) ?? TenantURL(parsing: existing.url)
             let outcome = try await live.withTokenClient(profile: profile) { tokens in
                 try await RotationService(store: store, tokens: tokens, clock: live.clock).rotate(
                     from: existing, tenant: tenant, newSecret: secret, newClientID: clientID,
@@ -55,6 +56,7 @@ struct Rotate: AsyncParsableCommand {
             let agentResult = await AgentNotice.credentialsChanged(
                 profile: profile, socketPath: agent.socketPath, fetchNew: true)
             Terminal.standardError.write(RotationView.text(outcome, agent: agentResult))
+            if let refusal = agentResult.refusal { throw refusal }
             return .ok
         }
     }

@@ -12,8 +12,8 @@ struct Status: AsyncParsableCommand {
         discussion: """
             Shows each profile's backend (secret-service, keyctl, env, file). Starts the agent if none is \
             running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1, or the credentials come from the \
-            environment. Exits with \
-            the code of the worst problem found: 3 agent could not be started, 5 keyring locked or \
+            environment. Exits with the code of the worst problem found: 3 agent could not be started (or \
+            its socket is another user's: refused before anything is sent), 5 keyring locked or \
             unavailable, 2 not logged in.
             """)
 
@@ -31,7 +31,7 @@ struct Status: AsyncParsableCommand {
                 store: LiveEnvironment(settings).credentialStore(), now: Date())
             // Credentials from the environment are used in-process: no agent is started for them.
             let autostart = agent.autostart && settings.backend(for: settings.profile) != .env
-            report.agent = await AgentView.collect(socketPath: agent.socketPath, autostart: autostart, settings: settings)
+            report.agent = try await AgentView.collect(socketPath: agent.socketPath, autostart: autostart, settings: settings)
             Terminal.standardOutput.write(json ? StatusView.json(report) + "\n" : StatusView.text(report))
             return report.exitStatus
         }

@@ -28,6 +28,9 @@ enum RotationView {
         case .failed(let message):
             out += "warning: the running agent could not be refreshed: \(message)\n"
             out += "  run `rc-agent stop` and start it again\n"
+        case .refused:
+            // The refusal itself ends the command (exit 3).
+            break
         }
         return out
     }
