@@ -43,6 +43,8 @@ public struct RiskCloudClient: TokenFetching {
     /// Creates the HTTP clients. Throws ``RiskCloudError`` (`bad_config`) when the CA bundle or proxy cannot be used.
     public init(settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock()) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
+        // TLS 1.0 and 1.1 are deprecated (RFC 8996); a tenant or proxy offering only those is refused.
+        tls.minimumTLSVersion = .tlsv12
         if let caFile = settings.effectiveCAFile {
             do {
                 _ = try NIOSSLCertificate.fromPEMFile(caFile)

@@ -44,7 +44,8 @@ public struct ConfigFile: Sendable, Equatable {
     public var keyringTimeout: Double?
     /// `[profiles.NAME]` tables.
     public var profiles: [String: ProfileConfig]
-    /// Human-readable notes about keys rc-agent does not know (kept in the file as they are).
+    /// Human-readable notes about keys rc-agent does not know (kept in the file as they are), and
+    /// about a file others can write.
     public var warnings: [String]
 
     /// An empty configuration (what a missing file means).
@@ -65,7 +66,28 @@ public struct ConfigFile: Sendable, Equatable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(path: path, line: nil, key: nil, reason: "the file is not UTF-8")
         }
-        return try parse(text, path: path)
+        var config = try parse(text, path: path)
+        config.warnings += accessWarnings(path: path)
+        return config
+    }
+
+    /// Who else could change the file at `path` (a symbolic link's target): a config another user
+    /// can write can send the secret elsewhere (`url`) or add trust roots (`ca_file`).
+    static func accessWarnings(path: String) -> [String] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }
+        var warnings: [String] = []
+        let mode = info.st_mode & 0o777
+        if mode & 0o022 != 0 {
+            warnings.append(
+                "\(path) is writable by \(mode & 0o002 != 0 ? "everyone" : "its group") (mode \(String(mode, radix: 8))): "
+                    + "whoever can write it can change the tenant URL or add trust roots with ca_file; "
+                    + "run `chmod 600 \(path)`")
+        }
+        if info.st_uid != geteuid() && info.st_uid != 0 {
+            warnings.append("\(path) is owned by uid \(info.st_uid), not by you (uid \(geteuid()))")
+        }
+        return warnings
     }
 
     /// Parses TOML `text`; `path` only names the file in errors.

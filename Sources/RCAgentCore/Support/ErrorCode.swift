@@ -38,6 +38,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let unknownProfile = ErrorCode("unknown_profile", exit: .notLoggedIn, http: 404)
     /// The profile has no stored credentials.
     public static let notLoggedIn = ErrorCode("not_logged_in", exit: .notLoggedIn, http: 404)
+    /// The stored credentials are for another tenant URL than the profile's config names.
+    public static let urlMismatch = ErrorCode("url_mismatch", exit: .notLoggedIn, http: 409)
     /// No such route.
     public static let notFound = ErrorCode("not_found", exit: .failure, http: 404)
     /// A request body over the limit.
@@ -107,7 +109,7 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let tenantError = ErrorCode("tenant_error", exit: .tenantUnreachable, http: 502)
 
     private static let agentCodes: [ErrorCode] = [
-        .badRequest, .forbidden, .unknownProfile, .notLoggedIn, .notFound, .requestTooLarge, .tooManyConnections,
+        .badRequest, .forbidden, .unknownProfile, .notLoggedIn, .urlMismatch, .notFound, .requestTooLarge, .tooManyConnections,
         .proxyUnavailable, .agentBusy, .internalError, .keyringUnavailable, .keyringLocked, .keyringWriteRefused,
         .keyringError, .configError, .fileError, .badURL,
     ]

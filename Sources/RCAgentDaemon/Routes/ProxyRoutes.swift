@@ -33,8 +33,8 @@ struct ProxyTarget: Equatable {
 
     /// Checks `/v1/proxy/PROFILE/api/…` and its query. Throws ``AgentError`` (`bad_request`) for
     /// anything that could leave `/api/` or the tenant: dot segments, also percent-encoded (once
-    /// or more), encoded `/` or `\`, empty segments (`//host`), characters outside RFC 3986
-    /// paths, a path that does not start with `/api/`.
+    /// or more), encoded `/` or `\`, `;` in a segment (also encoded), empty segments (`//host`),
+    /// characters outside RFC 3986 paths, a path that does not start with `/api/`.
     init(path raw: String, query: String?) throws {
         func refuse(_ why: String) -> AgentError {
             AgentError.badRequest(
@@ -57,6 +57,9 @@ struct ProxyTarget: Equatable {
                 decoded = next
             }
             guard decoded != ".", decoded != ".." else { throw refuse("'.' and '..' segments are not allowed") }
+            // Servlet containers and some proxies cut a segment at `;` (path parameters), so
+            // `..;` is `..` to them: `/api/..;/v1/account/token` would leave /api/.
+            guard !decoded.contains(";") else { throw refuse("';' in a path segment is not allowed") }
             guard !decoded.contains("/"), !decoded.contains("\\"),
                 !decoded.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) })
             else { throw refuse("encoded '/', '\\' or control characters are not allowed") }
@@ -87,7 +90,7 @@ struct ProxyTarget: Equatable {
 /// agent's bearer token, and streams the answer back (PROTOCOL.md, "Proxy").
 ///
 /// The caller's `Authorization`, `Host` and hop-by-hop headers are dropped; the answer keeps its
-/// status, headers (minus hop-by-hop) and body, and a non-2xx one gets `X-RC-Agent-Diagnosis`
+/// status, headers (minus hop-by-hop and `Set-Cookie`) and body, and a non-2xx one gets `X-RC-Agent-Diagnosis`
 /// with ``RiskCloudError``'s code. A 401 makes the agent fetch a new token once and send the
 /// request again (the body is buffered, up to the server's body limit, so it can be).
 struct ProxyRoutes: Sendable {
@@ -100,6 +103,8 @@ struct ProxyRoutes: Sendable {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
         "transfer-encoding", "upgrade", "expect",
     ]
+    /// Answer headers never passed to the caller: a session cookie is a credential of the agent's.
+    static let droppedAnswerHeaders: Set<String> = ["set-cookie", "set-cookie2"]
     /// Most bytes of a refused (401) answer read before the retry, so its connection can be reused.
     static let discardedBodyBytes = 64 * 1024
 
@@ -178,7 +183,8 @@ struct ProxyRoutes: Sendable {
         -> Response
     {
         var headers = HTTPFields()
-        for header in Self.forwardable(upstream.headers) {
+        for header in Self.forwardable(upstream.headers)
+        where !Self.droppedAnswerHeaders.contains(header.name.lowercased()) {
             guard let name = Field.Name(header.name) else { continue }
             headers.append(Field(name: name, value: header.value))
         }

@@ -49,7 +49,7 @@ struct Api: AsyncParsableCommand {
             let request = try APIRequest(
                 method: method, path: path, data: data, headers: headers, paginate: paginate, include: include,
                 fail: fail, pretty: Terminal.standardOutput.isTerminal,
-                readStandardInput: { FileHandle.standardInput.readDataToEndOfFile() })
+                readStandardInput: { (try? FileHandle.standardInput.read(upToCount: $0)) ?? Data() })
             let tokens = try await agent.client(settings)
             let output = try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
             FileHandle.standardOutput.write(Data(output.stdout))
