@@ -37,24 +37,11 @@ import Glibc
         let home = try UnprivilegedHome()
         defer { home.remove() }
         let socket = home.path + "/run/agent.sock"
-        let argv = home.runAs + [Binaries.rcAgent, "daemon", "--socket", socket, "--config", home.path + "/config.toml"]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        process.environment = home.environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            // SIGKILL: children of this test process inherit an ignored SIGTERM.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        var listening = false
-        for _ in 0..<300 where !listening {
-            listening = AgentSocket.probe(socket) != .absent
-            if !listening { try await Task.sleep(nanoseconds: 20_000_000) }
-        }
+        let agent = try QuietProcess(
+            home.runAs + [Binaries.rcAgent, "daemon", "--socket", socket, "--config", home.path + "/config.toml"],
+            environment: home.environment)
+        defer { agent.stop() }
+        let listening = try await agent.waitUntil { AgentSocket.probe(socket) != .absent }
         #expect(listening, "the agent never created \(socket)")
         let pid = try #require(ProcessTable.pids(withArguments: ["daemon", "--socket", socket]).first, "no agent process")
         #expect(ProcessTable.realUID(pid) == home.uid)

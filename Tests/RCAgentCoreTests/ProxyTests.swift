@@ -156,6 +156,8 @@ import RCAgentTestSupport
         "/v1/proxy/default/api/v2/..%3b/..%3B/v1/account/token",
         "/v1/proxy/default/api/v2/..%253b/x",
         "/v1/proxy/default/api/v2/records;jsessionid=1",
+        // Found by `make fuzz`: six layers of encoding around a dot segment.
+        "/v1/proxy/default/api/v2/%25252525252e%25252525252e/x",
     ]
 
     @Test(arguments: escapes) func escapesAreRefusedBeforeAnythingIsSent(target: String) async throws {

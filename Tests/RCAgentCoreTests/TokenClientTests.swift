@@ -279,26 +279,12 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             environment: ProcessInfo.processInfo.environment)
         try #require(made.status == 0, "\(made)")
         let port = try freeLoopbackPort()
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
+        let server = try QuietProcess([
+            "/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
             "-cert", dir + "/cert.pem", "-key", dir + "/key.pem", "-www",
-        ]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        server.standardInput = FileHandle.nullDevice
-        try server.run()
-        defer {
-            // SIGKILL: children of this test process inherit an ignored SIGTERM.
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-        }
-        var listening = false
-        for _ in 0..<200 where !listening && server.isRunning {
-            listening = canConnect(port: port)
-            if !listening { try await Task.sleep(nanoseconds: 50_000_000) }
-        }
+        ])
+        defer { server.stop() }
+        let listening = try await server.waitUntil { canConnect(port: port) }
         try #require(listening, "openssl s_server did not listen on \(port)")
 
         let allowed = try await runProcess(
