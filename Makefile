@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BUILD_FLAGS ?=
 
-.PHONY: all deps build test demo bench soak clean release deb install uninstall test-packaging
+.PHONY: all deps build test demo bench soak fuzz clean release deb install uninstall test-packaging
 
 all: build
 
@@ -22,6 +22,11 @@ test: deps
 # The main job end to end in a sandbox: private bus + gnome-keyring + the local stand-in.
 demo: build
 	scripts/with-keyring.sh scripts/demo.sh
+
+# libFuzzer targets for the proxy path check, the tenant URL parser, the config loader and the
+# token endpoint's answer (scripts/fuzz.sh, docs/RELIABILITY.md): FUZZ_SECONDS each (default 45).
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh
 
 clean:
 	rm -rf .build

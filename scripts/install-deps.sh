@@ -11,8 +11,9 @@ packages=(
     dbus dbus-bin       # dbus-run-session: a private session bus
     libsecret-tools     # secret-tool: tests check what the keyring holds
     curl                # curl --unix-socket: the socket API as scripts use it
-    openssl             # the TLS tests make their CA and certificates with the openssl CLI
-    util-linux          # setpriv: the other-uid test
+    util-linux          # setpriv: the other-uid test, the hardening tests (as uid 65534)
+    bsdutils            # script: a pseudo-terminal for the login-at-its-prompt hardening test
+    openssl             # the TLS tests' CA and certificates; openssl s_server -tls1_1: the TLS 1.2-minimum test
     systemd             # systemd-socket-activate: the socket-activation test
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
     hyperfine           # make bench: whole-process timings, interleaved runs

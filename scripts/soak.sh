@@ -70,6 +70,8 @@ start_agent() {
     return 1
 }
 keep_proc() { # the agent's argv and environment, for the leak scan at the end
+    # The agent is non-dumpable: only root (CAP_SYS_PTRACE) can read its environ. An empty
+    # capture fails the scan below instead of passing it.
     cat "/proc/$agent_pid/cmdline" >"$private/cmdline-$agent_runs" 2>/dev/null
     cat "/proc/$agent_pid/environ" >"$private/environ-$agent_runs" 2>/dev/null
 }
@@ -246,13 +248,20 @@ sort -u "$private/patterns" | grep -v '^$' >"$private/patterns.sorted"
 patterns=$(wc -l <"$private/patterns.sorted")
 scan=("$logs" "$XDG_CONFIG_HOME" "$XDG_STATE_HOME" "$XDG_RUNTIME_DIR/rc-soak" "$work"/cfg-*)
 hits=$(grep -rIlaF -f "$private/patterns.sorted" "${scan[@]}" 2>/dev/null | wc -l)
-proc_hits=0
+proc_hits=0 captures=0 empty_captures=0
 for f in "$private"/cmdline-* "$private"/environ-*; do
+    [ -e "$f" ] || continue
+    captures=$((captures + 1))
+    [ -s "$f" ] || empty_captures=$((empty_captures + 1))
     grep -qaF -f "$private/patterns.sorted" "$f" && proc_hits=$((proc_hits + 1))
 done
 files=$(find "${scan[@]}" -type f 2>/dev/null | wc -l)
-ok=0; [ "$hits" = 0 ] && [ "$proc_hits" = 0 ] && [ "$patterns" -ge 2 ] && ok=1
-report secrets $ok "$patterns values (the client secret + every token the stand-in minted or the agent served) searched in $files files (logs, captures, config, state, runtime) and $agent_runs agents' /proc cmdline+environ: $hits file hits, $proc_hits /proc hits"
+ok=0
+[ "$hits" = 0 ] && [ "$proc_hits" = 0 ] && [ "$patterns" -ge 2 ] && [ "$captures" -ge 2 ] \
+    && [ "$empty_captures" = 0 ] && ok=1
+unreadable=""
+[ "$empty_captures" = 0 ] || unreadable=" — $empty_captures captures EMPTY (the agent is non-dumpable: run as root to read its environ)"
+report secrets $ok "$patterns values (the client secret + every token the stand-in minted or the agent served) searched in $files files (logs, captures, config, state, runtime) and $agent_runs agents' /proc cmdline+environ ($captures captures): $hits file hits, $proc_hits /proc hits$unreadable"
 
 kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null
 agent_pid=""

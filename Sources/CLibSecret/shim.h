@@ -9,7 +9,8 @@
 #include <libsecret/secret.h>
 
 // The schema of rc-agent's keyring items. DONT_MATCH_NAME: searches match on the attributes
-// only, so items made by hand with `secret-tool store … service rc-agent profile P` are found.
+// only and return other programs' items with the same attributes too; LibSecretStore keeps only
+// those whose xdg:schema is this one (it must see the others to leave them alone).
 static inline const SecretSchema *rc_secret_schema(void) {
     static const SecretSchema schema = {
         "com.logicgate.rc-agent.Credentials",

@@ -29,14 +29,16 @@ public enum AgentLauncher {
     /// and waits (≤ 2 s) until it answers. Returns false when one was already running.
     ///
     /// The daemon runs in a session of its own (no controlling terminal), with stdin/stdout on
-    /// /dev/null and its log appended to `STATE_DIR/agent.log` (which never holds a token).
+    /// /dev/null and its log appended to `STATE_DIR/agent.log` (which never holds a token), which
+    /// it rotates to `agent.log.1` past 1 MiB.
     @discardableResult
     public static func start(socketPath: String, settings: Settings, waitSeconds: Double = 2) async throws -> Bool {
         let client = AgentClient(socketPath: socketPath)
         if try await client.isAlive() { return false }
         let logPath = settings.stateDirectory + "/agent.log"
         let pid = try spawnDetached(
-            arguments: ["daemon", "--socket", socketPath, "--config", settings.configPath], logPath: logPath)
+            arguments: ["daemon", "--socket", socketPath, "--config", settings.configPath, "--log-file", logPath],
+            logPath: logPath)
         let deadline = Date().addingTimeInterval(waitSeconds)
         while Date() < deadline {
             if try await client.isAlive() { return true }

@@ -15,7 +15,8 @@ public enum CommandExec {
     /// `exec` rather than spawn-and-wait: the command keeps rc-agent's pid, so every signal sent
     /// to it (terminal Ctrl-C, `kill`, systemd) reaches the command itself with nothing to
     /// forward or lose, stdin/stdout/stderr are the same descriptors, and its exit status is the
-    /// one the caller sees. Signal dispositions and the mask are reset first.
+    /// one the caller sees. Signal dispositions, the mask and the core-size limit are reset first;
+    /// the `removing` variables are taken out of the environment the command gets.
     public static func replaceProcess(
         command: String, arguments: [String], environment: [String: String], removing: [String] = []
     ) -> Failure {
@@ -25,6 +26,7 @@ public enum CommandExec {
         var empty = sigset_t()
         sigemptyset(&empty)
         sigprocmask(SIG_SETMASK, &empty, nil)
+        ProcessHardening.restoreCoreLimitForExec()
         let argv = [command] + arguments
         var pointers = argv.map { strdup($0) } + [nil]
         defer { for pointer in pointers { free(pointer) } }

@@ -10,7 +10,9 @@ import ServiceLifecycle
 public enum AgentDaemon {
     /// Runs the agent until it is told to stop.
     public static func run(options: AgentDaemonOptions, runtime: AgentRuntime, logger: Logger) async throws {
-        ProcessHardening.apply()
+        for failure in ProcessHardening.apply(.zeroForGood) {
+            logger.warning("process hardening failed; tokens in memory are less protected", metadata: ["error": "\(failure)"])
+        }
         signal(SIGPIPE, SIG_IGN)
         let agent = try Assembly(options: options, runtime: runtime, logger: logger)
         let group = ServiceGroup(configuration: agent.serviceGroupConfiguration())
@@ -41,10 +43,11 @@ public enum AgentDaemon {
             self.runtime = runtime
             self.logger = logger
             let connections = runtime.connections
-            profiles = try AgentProfiles(config: runtime.loadConfig, onLoad: { connections.update(config: $0) })
+            let profiles = try AgentProfiles(config: runtime.loadConfig, onLoad: { connections.update(config: $0) })
+            self.profiles = profiles
             cache = TokenCache(
                 store: runtime.store, connections: connections, clock: runtime.clock, policy: options.policy,
-                logger: logger.with(label: "rc-agent.cache"))
+                configuredURL: { profiles.all[$0] ?? nil }, logger: logger.with(label: "rc-agent.cache"))
             watch = SocketWatchService(
                 path: options.socketPath, interval: options.socketCheckInterval,
                 logger: logger.with(label: "rc-agent.server"))

@@ -7,8 +7,13 @@ import Foundation
 ///
 /// One item per profile in the default collection. Its secret is the Client Secret; its
 /// attributes are `service` = `rc-agent`, `profile`, `client_id`, `url` and `created` (UNIX
-/// seconds); its label is `Risk Cloud credentials (PROFILE)`. So
+/// seconds), and `xdg:schema` = `com.logicgate.rc-agent.Credentials` (libsecret adds it); its
+/// label is `Risk Cloud credentials (PROFILE)`. So
 /// `secret-tool search --all service rc-agent profile default` shows it.
+///
+/// Only items of that schema are read, replaced or removed: an item another program stored with
+/// the same attributes (`secret-tool store … service rc-agent profile P` gets no schema or
+/// `org.freedesktop.Secret.Generic`) is never sent to a tenant and never deleted.
 ///
 /// Every call runs on a dedicated thread and is bounded by ``timeout``. Reads and writes never
 /// unlock the keyring: a locked item is reported as ``KeyringError/locked``. Only
@@ -135,7 +140,8 @@ private final class KeyringSession {
         }
         return StoredCredential(
             profile: profile, clientID: item[KeyringAttribute.clientID] ?? "",
-            url: item[KeyringAttribute.url] ?? "", secret: Secret(text), created: item.createdDate)
+            url: item[KeyringAttribute.url] ?? "", secret: Secret(text), created: item.createdDate,
+            storedAt: Date(timeIntervalSince1970: Double(item.modified)))
     }
 
     func save(_ credential: StoredCredential) throws(KeyringError) {
@@ -163,9 +169,7 @@ private final class KeyringSession {
         // Only now that the new secret is safely stored, remove the profile's older items (they
         // differ in client_id, url or created). If this cleanup fails the new item still wins:
         // load() and list() pick the newest item, and the next save() retries the cleanup.
-        let schemaName = String(cString: rc_secret_schema().pointee.name)
-        for item in (try? items(profile: credential.profile)) ?? []
-        where !(item.attributes(matching: attributes) && item[KeyringAttribute.schema] == schemaName) {
+        for item in (try? items(profile: credential.profile)) ?? [] where !item.attributes(matching: attributes) {
             _ = try? item.delete(cancellable: cancellable, timeout: timeout)
         }
     }
@@ -197,7 +201,7 @@ private final class KeyringSession {
     }
 
     func list() throws(KeyringError) -> [CredentialSummary] {
-        let all = try search([KeyringAttribute.service: KeyringAttribute.serviceName])
+        let all = try search([KeyringAttribute.service: KeyringAttribute.serviceName]).filter(\.isOwn)
         let byProfile = Dictionary(grouping: all.filter { $0[KeyringAttribute.profile] != nil }) {
             $0[KeyringAttribute.profile] ?? ""
         }
@@ -210,8 +214,10 @@ private final class KeyringSession {
         }.sorted { $0.profile < $1.profile }
     }
 
+    /// The profile's items of rc-agent's own schema (see ``LibSecretStore``).
     private func items(profile: String) throws(KeyringError) -> [KeyringItem] {
         try search([KeyringAttribute.service: KeyringAttribute.serviceName, KeyringAttribute.profile: profile])
+            .filter(\.isOwn)
     }
 
     /// Every matching item, locked or not, without unlocking anything (so no prompt shows; a
@@ -320,6 +326,11 @@ private final class KeyringItem {
     }
 
     subscript(name: String) -> String? { attributes[name] }
+
+    /// True for an item rc-agent stored: its `xdg:schema` is rc-agent's.
+    var isOwn: Bool { attributes[KeyringAttribute.schema] == Self.schemaName }
+
+    static let schemaName = String(cString: rc_secret_schema().pointee.name)
 
     /// True when the item has exactly these values for these attributes.
     func attributes(matching expected: [String: String]) -> Bool {

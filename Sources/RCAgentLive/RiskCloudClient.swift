@@ -43,6 +43,8 @@ public struct RiskCloudClient: TokenFetching {
     /// Creates the HTTP clients. Throws ``RiskCloudError`` (`bad_config`) when the CA bundle or proxy cannot be used.
     public init(settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock()) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
+        // TLS 1.0 and 1.1 are deprecated (RFC 8996); a tenant or proxy offering only those is refused.
+        tls.minimumTLSVersion = .tlsv12
         if let caFile = settings.effectiveCAFile {
             do {
                 _ = try NIOSSLCertificate.fromPEMFile(caFile)
@@ -119,35 +121,7 @@ public struct RiskCloudClient: TokenFetching {
         {
             throw error
         }
-        return try Self.parseToken(response, sentAt: sentAt, tenant: tenant, path: path, redacting: redacting)
-    }
-
-    /// Reads a `LegacyApiTokenOut` body; anything else is ``RiskCloudError/Kind/unexpectedResponse(status:excerpt:)``.
-    static func parseToken(
-        _ response: UpstreamResponse, sentAt: Date, tenant: TenantURL, path: String, redacting: [String]
-    ) throws -> AccessToken {
-        func unexpected(_ why: String) -> RiskCloudError {
-            let excerpt = ResponseExcerpt.make(response.body, redacting: redacting)
-            return RiskCloudError(
-                .unexpectedResponse(status: response.status, excerpt: excerpt.isEmpty ? why : "\(why): \(excerpt)"),
-                tenant: tenant.base, path: path)
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
-            throw unexpected("not a JSON object")
-        }
-        guard let value = object["access_token"] as? String, !value.isEmpty else {
-            throw unexpected("no access_token")
-        }
-        let tokenType = object["token_type"] as? String ?? "bearer"
-        guard tokenType.lowercased() == "bearer" else { throw unexpected("token_type is not bearer") }
-        guard let expiresIn = (object["expires_in"] as? NSNumber)?.doubleValue, expiresIn >= 0,
-            !(object["expires_in"] is Bool)
-        else {
-            throw unexpected("no valid expires_in")
-        }
-        return AccessToken(
-            value: Secret(value), tokenType: tokenType, expiresAt: sentAt.addingTimeInterval(expiresIn),
-            scope: object["scope"] as? String, obtainedAt: sentAt)
+        return try AccessToken(tokenAnswer: response, sentAt: sentAt, tenant: tenant, path: path, redacting: redacting)
     }
 
     // MARK: - Bearer calls

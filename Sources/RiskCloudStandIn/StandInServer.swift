@@ -34,7 +34,10 @@ struct StandInResponder: HTTPResponder {
         case "/api/v1/account/token":
             return try await token(request, context: context)
         case "/api/v2/records", "/api/v2/applications":
-            return try await api(request, context: context, path: path)
+            // Tenants behind a load balancer set a session cookie on API answers.
+            var response = try await api(request, context: context, path: path)
+            response.headers[.setCookie] = Self.sessionCookie
+            return response
         default:
             return Self.json(.notFound, ["status": 404, "message": "No handler found for \(request.method) \(path)"])
         }
@@ -213,6 +216,9 @@ struct StandInResponder: HTTPResponder {
             while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
         }
     }
+
+    /// The session cookie every API answer sets.
+    public static let sessionCookie = "RCSESSION=standin-session; Path=/; Secure; HttpOnly"
 
     static let maintenancePage = """
         <!DOCTYPE html><html><head><title>Risk Cloud - Scheduled Maintenance</title></head>

@@ -330,6 +330,114 @@ struct AgentCLITests {
         }
     }
 
+    /// A script that answers every failure with `DELETE /v1/token` and `GET` again: 50 rounds
+    /// with a refused secret reach the tenant at most once. Storing credentials clears the latch:
+    /// a new secret, and also the same secret stored again once the tenant accepts it again.
+    @Test func deleteKeepsTheRejectedLatchUntilCredentialsAreStoredAgain() async throws {
+        try await AgentWorld.run { world in
+            try await world.start()
+            #expect(try await world.token().status == 200)
+            let newSecret = "reset-" + UUID().uuidString
+            world.sandbox.leaks.watch(newSecret)
+            await world.state.resetSecret(clientID: world.session.clientID, newSecret: newSecret)
+            let before = await world.state.tokenRequestCount
+            for round in 0..<50 {
+                let forget = try await curlUnixSocket(
+                    socket: world.socket, "/v1/token?profile=\(world.profile)", method: "DELETE",
+                    environment: world.sandbox.environment)
+                #expect(forget.status == 200, "round \(round): \(forget.run)")
+                let reply = try await world.token()
+                #expect(reply.status == 502 && reply.errorCode == "credentials_rejected", "round \(round): \(reply.run)")
+            }
+            #expect(await world.state.tokenRequestCount <= before + 1, "the refused secret went out again")
+            #expect(await world.state.tokenRequestCount == before + 1, "the first GET after the reset asks the tenant")
+
+            // A new secret: login's DELETE clears the latch.
+            let login = try await world.session.login(world.url, secret: newSecret)
+            world.record(login)
+            #expect(try await world.token().status == 200)
+
+            // Refused again, then accepted again with the same secret (restored on the tenant):
+            // a login with that secret writes the item again, which clears the latch too. The
+            // keyring keeps write times in whole seconds, hence the pause.
+            await world.state.resetSecret(clientID: world.session.clientID, newSecret: "other-" + UUID().uuidString)
+            for _ in 0..<2 {
+                let forget = try await curlUnixSocket(
+                    socket: world.socket, "/v1/token?profile=\(world.profile)", method: "DELETE",
+                    environment: world.sandbox.environment)
+                #expect(forget.status == 200, "\(forget.run)")
+                #expect(try await world.token().errorCode == "credentials_rejected")
+            }
+            await world.state.resetSecret(clientID: world.session.clientID, newSecret: newSecret)
+            try await Task.sleep(nanoseconds: 1_100_000_000)
+            world.record(try await world.session.login(world.url, secret: newSecret))
+            #expect(try await world.token().status == 200)
+        }
+    }
+
+    /// The config's `url` for the profile no longer matches the URL stored with the credentials:
+    /// the agent refuses before anything is sent, naming both URLs and the fix.
+    @Test func storedCredentialsForAnotherURLAreNotUsed() async throws {
+        try await AgentWorld.run { world in
+            try await world.start()
+            let other = StandInState()
+            try await withStandIn(other) { otherURL in
+                let config = try String(contentsOfFile: world.sandbox.configPath, encoding: .utf8)
+                #expect(config.contains(world.url))
+                try config.replacingOccurrences(of: world.url, with: otherURL)
+                    .write(toFile: world.sandbox.configPath, atomically: true, encoding: .utf8)
+                // The agent reads the config again on DELETE /v1/token (as after login) and SIGHUP.
+                let forget = try await curlUnixSocket(
+                    socket: world.socket, "/v1/token?profile=\(world.profile)", method: "DELETE",
+                    environment: world.sandbox.environment)
+                #expect(forget.status == 200, "\(forget.run)")
+                let before = await world.state.tokenRequestCount
+                let reply = try await world.token()
+                #expect(reply.status == 409, "\(reply.run)")
+                #expect(reply.errorCode == "url_mismatch", "\(reply.body)")
+                let cli = try await world.tokenCLI()
+                #expect(cli.status == 2, "\(cli)")
+                #expect(cli.stderr.contains(world.url) && cli.stderr.contains(otherURL), "\(cli)")
+                #expect(cli.stderr.contains("rc-agent login --profile \(world.profile) --url \(otherURL)"), "\(cli)")
+                #expect(await world.state.tokenRequestCount == before)
+                #expect(await other.tokenRequestCount == 0)
+            }
+        }
+    }
+
+    /// `--log-file` with a small cap: the log is rotated to FILE.1 and neither file grows far past
+    /// the cap; `rc-agent start` runs the agent with `--log-file` on its state directory's log.
+    @Test func theLogFileIsRotatedAtItsCap() async throws {
+        try await AgentWorld.run { world in
+            let log = world.sandbox.root + "/state/capped.log"
+            let daemon = try world.spawn(
+                Binaries.rcAgent, ["daemon", "--socket", world.socket, "--log-file", log, "--log-max-bytes", "4096"],
+                name: "capped")
+            var alive = false
+            for _ in 0..<300 where !alive && daemon.exitStatus == nil {
+                alive = AgentSocket.probe(world.socket) == .live
+                if !alive { try await Task.sleep(nanoseconds: 50_000_000) }
+            }
+            #expect(alive, "\(daemon.log)")
+            // Each answered request writes an audit line of about 200 bytes.
+            for _ in 0..<60 { #expect(try await world.token().status == 200) }
+            let size = { (path: String) in ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1 }
+            #expect(size(log + ".1") > 4096, "rotated: \(size(log + ".1"))")
+            #expect(size(log + ".1") < 4096 + 2048)
+            #expect((0..<4096 + 2048).contains(size(log)), "\(size(log))")
+            let current = try String(contentsOfFile: log, encoding: .utf8)
+            #expect(current.contains("token served"), "\(current)")
+            daemon.send(SIGTERM)
+            #expect(await daemon.waitForExit(seconds: 10) != nil)
+
+            try await world.start()
+            let started = RunningAgents.pids(mentioning: world.sandbox.root)
+            let argv = started.compactMap { FileManager.default.contents(atPath: "/proc/\($0)/cmdline") }
+                .map { String(decoding: $0, as: UTF8.self).split(separator: "\0").map(String.init) }
+            #expect(argv.contains { $0.contains("--log-file") && $0.contains { $0.hasSuffix("/rc-agent/agent.log") } }, "\(argv)")
+        }
+    }
+
     @Test func socketActivationThroughSystemdSocketActivate() async throws {
         try await AgentWorld.run { world in
             let directory = (world.socket as NSString).deletingLastPathComponent

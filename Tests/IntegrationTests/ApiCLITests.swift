@@ -129,6 +129,39 @@ struct ApiCLITests {
         sandbox.remove()
     }
 
+    /// A header argument with a credential in it is never echoed, however it is malformed.
+    @Test func malformedHeadersAreRefusedWithoutTheirValue() async throws {
+        let sandbox = try Sandbox()
+        let value = "do-not-echo-" + UUID().uuidString
+        sandbox.leaks.watch(value)
+        var results: [CLIResult] = []
+        for header in ["X-Api-Key \(value)", "X Api Key: \(value)", "Authorization: \(value)"] {
+            let result = try await sandbox.rcAgent(["api", "-H", "Accept: application/json", "-H", header, "/api/v2/records"])
+            #expect(result.status == 64, "\(result)")
+            #expect(result.stderr.contains("-H option #2") || result.stderr.contains("Authorization"), "\(result)")
+            results.append(result)
+        }
+        try sandbox.assertNoLeaks(results)
+        sandbox.remove()
+    }
+
+    /// A tenant answer with terminal escapes: the diagnosis on stderr carries its words, not its escapes.
+    @Test func theDiagnosisShowsNoTerminalEscapesFromTheTenant() async throws {
+        try await LoggedInSession.withLoggedIn { session, state, _ in
+            await state.inject(
+                .status(503, body: "\u{1B}]0;owned\u{07}\u{1B}[2J\u{1B}[31mmaintenance\u{1B}[0m \u{9B}1mwindow\u{08}\u{7F}"),
+                times: 1, target: .api)
+            let result = try await session.run(["api", "/api/v2/records"], env: Self.autostart)
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("maintenance"), "\(result)")
+            #expect(result.stderr.contains("window"), "\(result)")
+            let controls = result.stderr.unicodeScalars.filter {
+                ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value)
+            }
+            #expect(controls.isEmpty, "control characters on stderr: \(controls.map { String($0.value, radix: 16) })")
+        }
+    }
+
     @Test func withoutAnAgentAndAutostartOffItIsExit3() async throws {
         try await LoggedInSession.withLoggedIn { session, _, _ in
             let result = try await session.run(["api", "/api/v2/records"])

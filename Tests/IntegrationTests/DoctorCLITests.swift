@@ -3,6 +3,10 @@ import RiskCloudStandIn
 import RCAgentTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `rc-agent doctor` as a user runs it: the built binary, the real (private) keyring, the stand-in
 /// producing each of the troubleshooting guide's cases.
 @Suite(.enabled(if: hasPrivateKeyring, "needs scripts/with-keyring.sh (make test)"))
@@ -109,7 +113,7 @@ struct DoctorCLITests {
                 _ = try await session.sandbox.rcAgent(["logout", "--profile", session.profile])
                 let stored = try await runProcess(
                     "/usr/bin/secret-tool",
-                    ["store", "--label=test", "service", "rc-agent", "profile", session.profile, "client_id",
+                    ["store", "--label=test", "xdg:schema", "com.logicgate.rc-agent.Credentials", "service", "rc-agent", "profile", session.profile, "client_id",
                      session.clientID, "url", url, "created", String(Int(Date().timeIntervalSince1970))],
                     stdin: session.secret + "\n", environment: session.sandbox.environment)
                 #expect(stored.status == 0, "\(stored)")
@@ -122,6 +126,26 @@ struct DoctorCLITests {
             try session.sandbox.assertNoLeaks([result])
         }
         try await session.finish()
+    }
+
+    /// A config others can write (it could add trust roots with `ca_file`): a warning in doctor
+    /// and in status; chmod 600 makes it go away.
+    @Test func aConfigOthersCanWriteIsAWarningInDoctorAndStatus() async throws {
+        try await LoggedInSession.withLoggedIn { session, _, _ in
+            let config = session.sandbox.configPath
+            #expect(chmod(config, 0o666) == 0)
+            let doctor = try await session.run(["doctor"])
+            let line = Self.lines(doctor.stdout)["config"]
+            #expect(line?.mark == "!", "\(doctor)")
+            #expect(line?.text.contains("\(config) is writable by everyone (mode 666)") == true, "\(doctor)")
+            let status = try await session.run(["status"])
+            #expect(status.stdout.contains("warning: \(config) is writable by everyone"), "\(status)")
+
+            #expect(chmod(config, 0o600) == 0)
+            let fixed = try await session.run(["doctor"])
+            #expect(Self.lines(fixed.stdout)["config"]?.mark == "✓", "\(fixed)")
+            #expect(!(try await session.run(["status"])).stdout.contains("writable"))
+        }
     }
 
     @Test func wrongPathOrBaseIs404() async throws {

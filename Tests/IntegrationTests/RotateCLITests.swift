@@ -125,7 +125,8 @@ struct RotateCLITests {
                 await state.resetSecret(clientID: clientID, newSecret: secret)
                 let store = try await runProcess(
                     "/usr/bin/secret-tool",
-                    ["store", "--label=Risk Cloud credentials (\(profile))", "service", "rc-agent", "profile", profile,
+                    ["store", "--label=Risk Cloud credentials (\(profile))", "xdg:schema", "com.logicgate.rc-agent.Credentials",
+                     "service", "rc-agent", "profile", profile,
                      "client_id", clientID, "url", url, "created", String(Int(Date().timeIntervalSince1970) + createdOffset)],
                     stdin: secret, environment: sandbox.environment)
                 #expect(store.status == 0, "\(store)")

@@ -185,4 +185,75 @@ import RCAgentTestSupport
         #expect(try ConfigFile.load(path: path).profiles["default"]?.url == "https://a.logicgate.com")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/sub") == ["config.toml"])
     }
+
+    /// The old fixed temp name (`.config.toml.PID.tmp`), planted as a symlink to another file:
+    /// the write never opens it (a unique `O_EXCL` name), and the planted link and its target
+    /// stay as they were.
+    @Test func aPlantedTempFileIsNeverOpened() throws {
+        let path = try write("[profiles.default]\nurl = \"https://a.logicgate.com\"\n")
+        let victim = try write("untouched\n", to: "victim")
+        #expect(symlink(victim, dir + "/.config.toml.\(getpid()).tmp") == 0)
+        let prepared = try ConfigWriter(path: path).prepare(profile: "default", url: "https://b.logicgate.com")
+        try prepared.commit()
+        #expect(try ConfigFile.load(path: path).profiles["default"]?.url == "https://b.logicgate.com")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "untouched\n")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(names == [".config.toml.\(getpid()).tmp", "config.toml", "victim"])
+    }
+
+    /// The staged file is 0600 whatever the umask.
+    @Test func theStagedFileIsPrivateUnderAnOpenUmask() throws {
+        let previous = umask(0)
+        defer { umask(previous) }
+        let path = dir + "/config.toml"
+        let prepared = try ConfigWriter(path: path).prepare(profile: "default", url: "https://a.logicgate.com")
+        #expect(try mode(of: prepared.tempPath) == 0o600)
+        #expect((prepared.tempPath as NSString).lastPathComponent.hasPrefix(".config.toml."))
+        try prepared.commit()
+        #expect(try mode(of: path) == 0o600)
+    }
+
+    /// A dotfiles-style symlinked config: the file it points to is rewritten, the link stays.
+    @Test func aSymlinkedConfigIsFollowedAndTheLinkKept() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/dotfiles", withIntermediateDirectories: true)
+        let real = try write("# mine\n[profiles.default]\nurl = \"https://a.logicgate.com\"\n", to: "dotfiles/rc.toml")
+        let link = dir + "/config.toml"
+        #expect(symlink("dotfiles/rc.toml", link) == 0)
+        try ConfigWriter(path: link).prepare(profile: "default", url: "https://b.logicgate.com").commit()
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "dotfiles/rc.toml")
+        let text = try String(contentsOfFile: real, encoding: .utf8)
+        #expect(text.contains("# mine") && text.contains("https://b.logicgate.com"), "\(text)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/dotfiles") == ["rc.toml"])
+    }
+
+    @Test func aSymlinkToNothingIsRefusedWithTheReason() throws {
+        let link = dir + "/config.toml"
+        #expect(symlink(dir + "/missing/rc.toml", link) == 0)
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigWriter(path: link).prepare(profile: "default", url: "https://b.logicgate.com")
+        }
+        #expect(error?.message.contains("symbolic link to \(dir)/missing/rc.toml, which does not exist") == true, "\(String(describing: error))")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == dir + "/missing/rc.toml")
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root to give a file to another user"))
+    func anotherUsersConfigIsNotRewritten() throws {
+        let path = try write("[profiles.default]\nurl = \"https://a.logicgate.com\"\n")
+        #expect(chown(path, 65534, 65534) == 0)
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigWriter(path: path).prepare(profile: "default", url: "https://b.logicgate.com")
+        }
+        #expect(error?.message.contains("owned by uid 65534") == true, "\(String(describing: error))")
+    }
+
+    @Test func aConfigOthersCanWriteIsAWarning() throws {
+        let path = try write("[profiles.default]\nurl = \"https://a.logicgate.com\"\n")
+        #expect(chmod(path, 0o600) == 0)
+        #expect(try ConfigFile.load(path: path).warnings.isEmpty)
+        #expect(chmod(path, 0o620) == 0)
+        let warnings = try ConfigFile.load(path: path).warnings
+        #expect(warnings.count == 1 && warnings.first?.contains("writable by its group (mode 620)") == true, "\(warnings)")
+        #expect(chmod(path, 0o666) == 0)
+        #expect(try ConfigFile.load(path: path).warnings.first?.contains("writable by everyone") == true)
+    }
 }

@@ -101,11 +101,12 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
         #expect(visible.contains("attribute.created = 1700000000"))
     }
 
-    @Test(needsKeyring) func readsAnItemMadeWithSecretTool() async throws {
+    /// An item made by hand with rc-agent's schema is read like one rc-agent stored.
+    @Test(needsKeyring) func readsAnItemMadeWithSecretToolInRCAgentsSchema() async throws {
         let profile = uniqueProfile()
         try SecretTool.run(
-            ["store", "--label", "by hand", "service", "rc-agent", "profile", profile,
-             "client_id", "hand-client", "url", "https://acme.logicgate.com"],
+            ["store", "--label", "by hand", "xdg:schema", "com.logicgate.rc-agent.Credentials", "service", "rc-agent",
+             "profile", profile, "client_id", "hand-client", "url", "https://acme.logicgate.com"],
             stdin: "hand-made-secret")
         defer { SecretTool.clear(profile: profile) }
 
@@ -116,6 +117,33 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
         #expect(loaded.created.timeIntervalSince1970 > 1_700_000_000)
         #expect(try await store.delete(profile: profile))
         #expect(try SecretTool.itemCount(profile: profile) == 0)
+    }
+
+    /// Another program's item with rc-agent's attributes but not its schema (what a plain
+    /// `secret-tool store … service rc-agent profile P` makes): never read, listed, replaced,
+    /// reconciled or deleted.
+    @Test(needsKeyring) func itemsOfOtherSchemasAreLeftAlone() async throws {
+        let profile = uniqueProfile()
+        try SecretTool.run(
+            ["store", "--label", "not rc-agent's", "service", "rc-agent", "profile", profile,
+             "client_id", "foreign-client", "url", "https://evil.example.com"],
+            stdin: "foreign-secret")
+        defer { SecretTool.clear(profile: profile) }
+        #expect(try SecretTool.itemCount(profile: profile) == 1)
+
+        #expect(try await store.load(profile: profile) == nil)
+        #expect(try await store.list().contains { $0.profile == profile } == false)
+        #expect(try await store.delete(profile: profile) == false)
+        #expect(try SecretTool.itemCount(profile: profile) == 1)
+
+        let own = credential(profile)
+        try await store.save(own)
+        #expect(try await store.load(profile: profile) == own)
+        #expect(try await store.reconcile(profile: profile) == false)
+        #expect(try await store.list().first { $0.profile == profile }?.itemCount == 1)
+        #expect(try SecretTool.itemCount(profile: profile) == 2, "the foreign item is still there")
+        #expect(try await store.delete(profile: profile))
+        #expect(try SecretTool.itemCount(profile: profile) == 1)
     }
 
     /// Locked collection: load must say "locked", never "not logged in"; store and delete fail

@@ -151,6 +151,13 @@ import RCAgentTestSupport
         "/v1/proxy/default@evil.example/api/v2/records",
         "/v1/proxy/default/api/v2/%5c..%5cx",
         "/v1/proxy/default/api/v2/records%00",
+        "/v1/proxy/default/api/..;/v1/account/token",
+        "/v1/proxy/default/api/v2/%2e%2e;/%2e%2e;/v1/account/token",
+        "/v1/proxy/default/api/v2/..%3b/..%3B/v1/account/token",
+        "/v1/proxy/default/api/v2/..%253b/x",
+        "/v1/proxy/default/api/v2/records;jsessionid=1",
+        // Found by `make fuzz`: six layers of encoding around a dot segment.
+        "/v1/proxy/default/api/v2/%25252525252e%25252525252e/x",
     ]
 
     @Test(arguments: escapes) func escapesAreRefusedBeforeAnythingIsSent(target: String) async throws {
@@ -170,6 +177,26 @@ import RCAgentTestSupport
         #expect(target.pathAndQuery == "/api/v2/records/a%20b/?page=1&q=%2e%2e%2F")
         #expect(throws: AgentError.self) { try ProxyTarget(path: "/v1/proxy/default/api/v2/records", query: "a=b#frag") }
         #expect(throws: AgentError.self) { try ProxyTarget(path: "/v1/proxy/default/api/v2/rec ords", query: nil) }
+    }
+
+    /// The stand-in sets a session cookie on API answers (checked directly); the proxy's answer has none.
+    @Test func theTenantsSessionCookieIsNotPassedOn() async throws {
+        try await InProcessAgent.withAgent { agent, state, _ in
+            let served = try await agent.cache.token(profile: "default")
+            // The token goes through a header file, never argv.
+            let headerFile = FileManager.default.temporaryDirectory.appendingPathComponent("h-\(UUID().uuidString)").path
+            try Data("Authorization: Bearer \(served.token.value.reveal())\n".utf8).write(to: URL(fileURLWithPath: headerFile))
+            defer { try? FileManager.default.removeItem(atPath: headerFile) }
+            let direct = try await runProcess(
+                "/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "-H", "@" + headerFile, served.tenant.base + "/api/v2/records"],
+                environment: [:])
+            #expect(direct.stdout.lowercased().contains("set-cookie: rcsession="), "\(direct.stdout)")
+
+            let answer = try await proxyCurl(agent.socket, Self.recordsPath)
+            #expect(answer.status == 200)
+            #expect(answer.header("Content-Type") == "application/json")
+            #expect(answer.header("Set-Cookie") == nil, "\(answer.headers)")
+        }
     }
 
     @Test func hopByHopHeadersAndThoseConnectionNamesAreDropped() {

@@ -8,6 +8,10 @@ import RCAgentTestSupport
 import RiskCloudStandIn
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A clock that stands still: expiry arithmetic is checked exactly, nothing sleeps.
 private struct FixedClock: AgentClock {
     let date: Date
@@ -261,6 +265,46 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
         }
     }
 
+    /// A server that speaks only TLS 1.1 (`openssl s_server -tls1_1`, a certificate made here and
+    /// trusted through `ca_file`): it completes a TLS 1.1 handshake with a client that allows it,
+    /// and rc-agent's client refuses it in the handshake.
+    @Test func tlsBelowVersion12IsRefused() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tls11-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made = try await runProcess(
+            "/usr/bin/openssl",
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem",
+             "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            environment: ProcessInfo.processInfo.environment)
+        try #require(made.status == 0, "\(made)")
+        let port = try freeLoopbackPort()
+        let server = try QuietProcess([
+            "/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
+            "-cert", dir + "/cert.pem", "-key", dir + "/key.pem", "-www",
+        ])
+        defer { server.stop() }
+        let listening = try await server.waitUntil { canConnect(port: port) }
+        try #require(listening, "openssl s_server did not listen on \(port)")
+
+        let allowed = try await runProcess(
+            "/usr/bin/openssl",
+            ["s_client", "-connect", "127.0.0.1:\(port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
+             "-CAfile", dir + "/cert.pem"],
+            stdin: "", environment: ProcessInfo.processInfo.environment)
+        #expect(allowed.stdout.contains("Protocol  : TLSv1.1"), "the server speaks TLS 1.1: \(allowed)")
+
+        let settings = HTTPSettings(connectTimeout: 5, readTimeout: 10, requestTimeout: 20, caFile: dir + "/cert.pem", environment: [:])
+        try await RiskCloudClient.withClient(settings: settings, clock: FixedClock(date: start)) { client in
+            let error = try #require(await fetchError(client, try TenantURL(parsing: "https://127.0.0.1:\(port)")))
+            guard case .tls(.handshake, let detail) = error.kind else {
+                Issue.record("expected a TLS handshake failure, got \(error.kind)")
+                return
+            }
+            #expect(detail.contains("UNSUPPORTED_PROTOCOL") || detail.contains("PROTOCOL_VERSION"), "\(detail)")
+        }
+    }
+
     @Test func slowTenantTimesOut() async throws {
         let settings = HTTPSettings(connectTimeout: 5, readTimeout: 0.3, requestTimeout: 20, environment: [:])
         try await withTenant(settings: settings) { state, tenant, client in
@@ -331,5 +375,33 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             _ = try RiskCloudClient(settings: HTTPSettings(caFile: "/nonexistent/ca.pem", environment: [:]))
         }
         #expect(error?.code.name == "bad_config")
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+private func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw SocketSetupError("no free port: \(String(cString: strerror(errno)))") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// True when something accepts TCP connections on 127.0.0.1:`port`.
+private func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
 }

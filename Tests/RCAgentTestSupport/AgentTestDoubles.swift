@@ -222,7 +222,12 @@ package final class AgentMemoryStore: CredentialStore {
         return items.withLock { $0[profile] }
     }
 
-    package func save(_ credential: StoredCredential) async throws { items.withLock { $0[credential.profile] = credential } }
+    /// Like a keyring, records when the item was written.
+    package func save(_ credential: StoredCredential) async throws {
+        var stored = credential
+        stored.storedAt = Date()
+        items.withLock { $0[credential.profile] = stored }
+    }
 
     package func delete(profile: String) async throws -> Bool { items.withLock { $0.removeValue(forKey: profile) != nil } }
 
@@ -234,5 +239,26 @@ package final class AgentMemoryStore: CredentialStore {
                 CredentialSummary(profile: $0.profile, clientID: $0.clientID, url: $0.url, created: $0.created, locked: false)
             }
         }
+    }
+}
+
+/// A store whose `list()` takes `seconds` (a keyring that is busy or waits on an unlock prompt);
+/// everything else is `inner`'s.
+package struct SlowListStore: CredentialStore {
+    package let inner: any CredentialStore
+    package let seconds: Double
+
+    package init(_ inner: any CredentialStore, seconds: Double) {
+        self.inner = inner
+        self.seconds = seconds
+    }
+
+    package func load(profile: String) async throws -> StoredCredential? { try await inner.load(profile: profile) }
+    package func save(_ credential: StoredCredential) async throws { try await inner.save(credential) }
+    package func delete(profile: String) async throws -> Bool { try await inner.delete(profile: profile) }
+    package func reconcile(profile: String) async throws -> Bool { try await inner.reconcile(profile: profile) }
+    package func list() async throws -> [CredentialSummary] {
+        try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+        return try await inner.list()
     }
 }

@@ -32,6 +32,7 @@ package enum InProcessAgent {
     package struct Agent {
         package let socket: String
         package let cache: TokenCache
+        package let store: any CredentialStore
         package let client: RiskCloudClient
         package let task: Task<Void, any Error>
 
@@ -44,12 +45,13 @@ package enum InProcessAgent {
 
     package static func startAgent(
         listener: AgentListener, socketPath: String, standInURL: String, limits: AgentServerLimits = AgentServerLimits(),
-        allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit")
+        allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit"),
+        wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 }
     ) async throws -> Agent {
-        let store = AgentMemoryStore([
+        let store = wrapStore(AgentMemoryStore([
             StoredCredential(
                 profile: "default", clientID: clientID, url: standInURL, secret: Secret(secret), created: Date())
-        ])
+        ]))
         let client = try RiskCloudClient()
         let cache = TokenCache(store: store, fetcher: client, clock: SystemClock())
         let profiles = try AgentProfiles(load: { ["default": standInURL] })
@@ -70,13 +72,14 @@ package enum InProcessAgent {
             try? await client.shutdown()
             try await task.value
         }
-        return Agent(socket: socketPath, cache: cache, client: client, task: task)
+        return Agent(socket: socketPath, cache: cache, store: store, client: client, task: task)
     }
 
     /// The stand-in with our client, and an agent on a fresh socket.
     package static func withAgent(
         state: StandInState = StandInState(), limits: AgentServerLimits = AgentServerLimits(),
         allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit"),
+        wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 },
         _ body: (Agent, StandInState, TempDir) async throws -> Void
     ) async throws {
         await state.addClient(id: clientID, secret: secret)
@@ -85,7 +88,7 @@ package enum InProcessAgent {
         try await withStandIn(state) { url in
             let agent = try await startAgent(
                 listener: .path(dir.socket), socketPath: dir.socket, standInURL: url, limits: limits, allowedUIDs: allowedUIDs,
-                audit: audit)
+                audit: audit, wrapStore: wrapStore)
             do {
                 try await body(agent, state, dir)
                 try await agent.stop()
@@ -112,18 +115,51 @@ package func mode(of path: String) throws -> Int {
     return (attributes[.posixPermissions] as? Int ?? -1) & 0o777
 }
 
-/// Reads until EOF (the server closed), with a 10 s guard against a hang.
-package func readAll(_ fd: CInt) -> String {
-    var limit = timeval(tv_sec: 10, tv_usec: 0)
+/// What ``readAll(_:guardSeconds:)`` read and how the read ended.
+package struct SocketRead: Sendable {
+    /// How the read ended.
+    package enum Ending: Sendable, Equatable {
+        /// The server closed the connection (EOF, or a reset after it closed).
+        case closed
+        /// Nothing came for the guard time: the server kept the connection open.
+        case guardTimeExpired
+        /// `recv` failed otherwise (errno).
+        case failed(Int32)
+    }
+
+    package let text: String
+    package let ending: Ending
+    /// Seconds from the call until the read ended.
+    package let seconds: Double
+}
+
+/// Reads until the server closes the connection, or until nothing has come for `guardSeconds`
+/// (a hang): the two are told apart in ``SocketRead/ending``.
+package func readAll(_ fd: CInt, guardSeconds: Int = 10) -> SocketRead {
+    let started = DispatchTime.now().uptimeNanoseconds
+    var limit = timeval(tv_sec: guardSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
     var data: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
+    var ending = SocketRead.Ending.closed
     while true {
         let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if count <= 0 { break }
-        data += buffer[0..<count]
+        if count > 0 {
+            data += buffer[0..<count]
+            continue
+        }
+        if count < 0 {
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK {
+                ending = .guardTimeExpired
+            } else if errno != ECONNRESET {
+                ending = .failed(errno)
+            }
+        }
+        break
     }
-    return String(decoding: data, as: UTF8.self)
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+    return SocketRead(text: String(decoding: data, as: UTF8.self), ending: ending, seconds: seconds)
 }
 
 private func boundSocket(at path: String) throws -> CInt {

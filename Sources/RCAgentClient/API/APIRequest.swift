@@ -1,5 +1,9 @@
-import RCAgentCore
 import Foundation
+import RCAgentCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What `rc-agent api` was asked to do, checked before anything is sent.
 public struct APIRequest: Sendable {
@@ -24,15 +28,15 @@ public struct APIRequest: Sendable {
     public static let maximumBodyBytes = 16 << 20
 
     /// Builds a request from command-line values. `data` is `@FILE`, `-` (stdin) or the body itself;
-    /// `readStandardInput` is called only for `-`. Throws ``UsageError``.
+    /// `readStandardInput` is called only for `-`, with the most bytes to read. Throws ``UsageError``.
     public init(
         method: String?, path: String, data: String?, headers: [String], paginate: Bool, include: Bool, fail: Bool,
-        pretty: Bool, readStandardInput: () -> Data
+        pretty: Bool, readStandardInput: (_ upTo: Int) -> Data
     ) throws {
         let body = try data.map { try Self.body(from: $0, readStandardInput: readStandardInput) }
         self.method = try Self.method(method ?? (body == nil ? "GET" : "POST"))
         self.path = try Self.relativePath(path)
-        self.headers = try headers.map(Self.parseHeader)
+        self.headers = try headers.enumerated().map { try Self.parseHeader($0.element, position: $0.offset + 1) }
         self.body = body
         self.paginate = paginate
         self.include = include
@@ -73,22 +77,25 @@ public struct APIRequest: Sendable {
     }
 
     /// `'Name: value'` → (Name, value). `Authorization` and the framing headers are refused: rc-agent
-    /// sets them itself. Throws ``UsageError``.
-    public static func parseHeader(_ raw: String) throws -> (name: String, value: String) {
+    /// sets them itself. Errors name the header (or its position among the `-H` options when it has
+    /// no valid name) and never show its value: it may be a credential. Throws ``UsageError``.
+    public static func parseHeader(_ raw: String, position: Int = 1) throws -> (name: String, value: String) {
+        let which = "-H option #\(position)"
         guard let colon = raw.firstIndex(of: ":") else {
-            throw UsageError("invalid header '\(raw.prefix(40))': expected 'Name: value'")
+            throw UsageError(
+                "\(which) is not 'Name: value' (it has no ':'); its text is not shown, it may hold a credential")
         }
         let name = raw[..<colon].trimmingCharacters(in: .whitespaces)
         let value = raw[raw.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        let token = CharacterSet(charactersIn: "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ token.contains($0) }) else {
-            throw UsageError("invalid header name in '\(raw.prefix(40))'")
+        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ headerNameCharacters.contains($0) }) else {
+            throw UsageError(
+                "\(which) has no valid header name before ':'; its text is not shown, it may hold a credential",
+                hint: "a header name is letters, digits and !#$%&'*+-.^_`|~, e.g. -H 'Accept: application/json'")
         }
         guard !value.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) && $0 != "\t" }) else {
             throw UsageError("the value of header \(name) contains control characters")
         }
         if TenantRequest.reservedHeaders.contains(name.lowercased()) {
-            // Do not echo the value: it may be a credential.
             throw UsageError(
                 "the \(name) header is set by rc-agent and cannot be given with -H",
                 hint: name.lowercased() == "authorization"
@@ -97,23 +104,54 @@ public struct APIRequest: Sendable {
         return (name, value)
     }
 
-    /// The body for `-d`: `@FILE`, `-` (stdin) or the text itself.
-    static func body(from data: String, readStandardInput: () -> Data) throws -> [UInt8] {
+    /// RFC 9110 `token` characters: what a header name is made of.
+    static let headerNameCharacters = CharacterSet(
+        charactersIn: "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+    /// The body for `-d`: `@FILE`, `-` (stdin) or the text itself. A file's size is checked before
+    /// it is read; stdin is read up to one byte past the limit.
+    static func body(from data: String, readStandardInput: (_ upTo: Int) -> Data) throws -> [UInt8] {
         let bytes: Data
         if data == "-" {
-            bytes = readStandardInput()
+            bytes = readStandardInput(maximumBodyBytes + 1)
         } else if data.hasPrefix("@") {
-            let path = String(data.dropFirst())
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                throw UsageError("cannot read the request body from \(path)")
-            }
-            bytes = contents
+            bytes = try file(String(data.dropFirst()))
         } else {
             bytes = Data(data.utf8)
         }
-        guard bytes.count <= maximumBodyBytes else {
-            throw UsageError("the request body is larger than \(maximumBodyBytes) bytes")
-        }
+        guard bytes.count <= maximumBodyBytes else { throw tooLarge() }
         return Array(bytes)
+    }
+
+    /// The contents of `path`, refused by its size before anything is read (a FIFO or device is
+    /// read up to one byte past the limit).
+    private static func file(_ path: String) throws -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw UsageError("cannot read the request body from \(path): \(String(cString: strerror(errno)))")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var info = stat()
+        if fstat(fd, &info) == 0 {
+            if info.st_mode & S_IFMT == S_IFDIR {
+                throw UsageError("cannot read the request body from \(path): it is a directory")
+            }
+            if info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) > maximumBodyBytes {
+                throw tooLarge(path: path, size: Int(info.st_size))
+            }
+        }
+        do {
+            return try handle.read(upToCount: maximumBodyBytes + 1) ?? Data()
+        } catch {
+            throw UsageError("cannot read the request body from \(path): \(error.localizedDescription)")
+        }
+    }
+
+    private static func tooLarge(path: String? = nil, size: Int = 0) -> UsageError {
+        let limit = "\(maximumBodyBytes >> 20) MiB (\(maximumBodyBytes) bytes)"
+        return UsageError(
+            path.map { "\($0) is \(size) bytes; a request body may be at most \(limit)" }
+                ?? "the request body is larger than \(limit)",
+            hint: "split the upload into smaller requests")
     }
 }

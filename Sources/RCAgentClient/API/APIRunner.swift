@@ -28,12 +28,18 @@ public struct APIRunner: Sendable {
     public static let maximumResponseBytes = 64 << 20
     /// Most pages `--paginate` follows.
     public static let maximumPages = 10_000
+    /// Most bytes `--paginate` collects over all pages (by default the single-answer limit).
+    let maximumPaginatedBytes: Int
 
-    public init(profile: String, tokens: any AgentTokenSource, transport: any TenantRequesting, clock: any AgentClock) {
+    public init(
+        profile: String, tokens: any AgentTokenSource, transport: any TenantRequesting, clock: any AgentClock,
+        maximumPaginatedBytes: Int = APIRunner.maximumResponseBytes
+    ) {
         self.profile = profile
         self.tokens = tokens
         self.transport = transport
         self.clock = clock
+        self.maximumPaginatedBytes = maximumPaginatedBytes
     }
 
     public func run(_ request: APIRequest) async throws -> APIOutput {
@@ -72,6 +78,7 @@ public struct APIRunner: Sendable {
         var items: [Any] = []
         var path: String? = request.path
         var visited: Set<String> = []
+        var collected = 0
         while let current = path {
             guard visited.count < Self.maximumPages, visited.insert(current).inserted else {
                 throw UsageError("--paginate stopped: the tenant's page links loop or exceed \(Self.maximumPages) pages")
@@ -82,6 +89,14 @@ public struct APIRunner: Sendable {
                     stdout: response.body,
                     stderr: await diagnosis(response, path: current, tenant: tenant, session: session),
                     exitCode: request.fail ? 22 : 1)
+            }
+            collected += response.body.count
+            guard collected <= maximumPaginatedBytes else {
+                throw UsageError(
+                    "--paginate stopped: the pages add up to more than \(maximumPaginatedBytes >> 20) MiB "
+                        + "(\(maximumPaginatedBytes) bytes) after \(visited.count) pages",
+                    hint: "narrow the query (filters, a smaller date range), or fetch the pages one by one "
+                        + "with ?page=N and without --paginate")
             }
             guard let page = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
                 let content = page["content"] as? [Any]

@@ -41,7 +41,7 @@ enum DoctorChecks {
             if !settings.config.warnings.isEmpty {
                 return .warn(
                     message + "; " + settings.config.warnings.joined(separator: "; "),
-                    hint: "remove or correct the unknown keys", found)
+                    hint: "correct what the warnings name (unknown keys are ignored)", found)
             }
             return .ok(message, found)
         }
@@ -244,6 +244,11 @@ enum DoctorChecks {
     /// `agent`: running, socket directory 0700 and socket 0600 owned by us, the peer check lets us
     /// in, and its token state for `profile`. Not running is a warning: commands start it on demand.
     struct Agent {
+        /// Seconds the agent has to answer `/healthz`.
+        static let livenessTimeout = 5.0
+        /// Seconds its status may take: longer than a keyring call may (`keyring_timeout`, 30 s by default).
+        static let statusTimeout = 40.0
+
         let input: DoctorRunner.Input
 
         func run(profile: String?, backend: CredentialBackend?) async -> Checked<Void> {
@@ -282,9 +287,23 @@ enum DoctorChecks {
                     "\(path) is mode \(String(mode, radix: 8)) owned by uid \(info.st_uid); it must be 0600 and yours",
                     hint: "restart the agent: `rc-agent stop`, then `eval \"$(rc-agent start)\"`"))
             }
+            // Liveness first, then the status: the status waits for the agent's keyring (its list
+            // of items), which a busy keyring can keep for many seconds while the agent itself
+            // answers at once. A slow status is not "no agent answers".
+            do {
+                _ = try await AgentClient(socketPath: path, timeout: Self.livenessTimeout).send("GET", "/healthz")
+            } catch let error as any RCAgentError {
+                return .fail(error)
+            } catch {
+                return .fail(AgentError.unreachable(socket: path, detail: "\(error)"))
+            }
             let status: AgentStatus
             do {
-                status = try await AgentClient(socketPath: path, timeout: 5).status()
+                status = try await AgentClient(socketPath: path, timeout: Self.statusTimeout).status()
+            } catch let error as AgentError where error.code == .agentUnreachable {
+                return .warn(
+                    "the agent on \(path) answers, but its status took longer than \(Int(Self.statusTimeout)) s",
+                    hint: "its keyring calls may be waiting (an unlock prompt?); run `rc-agent status` to see", ())
             } catch let error as any RCAgentError {
                 return .fail(error)
             } catch {

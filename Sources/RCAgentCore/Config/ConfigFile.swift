@@ -63,7 +63,8 @@ public struct ConfigFile: Sendable, Equatable {
     public var keyringTimeout: Double?
     /// `[profiles.NAME]` tables.
     public var profiles: [String: ProfileConfig]
-    /// Human-readable notes about keys rc-agent does not know (kept in the file as they are).
+    /// Human-readable notes about keys rc-agent does not know (kept in the file as they are), and
+    /// about a file others can write.
     public var warnings: [String]
 
     /// An empty configuration (what a missing file means).
@@ -84,11 +85,57 @@ public struct ConfigFile: Sendable, Equatable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(path: path, line: nil, key: nil, reason: "the file is not UTF-8")
         }
-        return try parse(text, path: path)
+        var config = try parse(text, path: path)
+        config.warnings += accessWarnings(path: path)
+        return config
+    }
+
+    /// Refuses what makes toml++ (under TOMLKit) abort the process instead of reporting an error
+    /// (found by `make fuzz`): control characters other than tab and line breaks (TOML allows none;
+    /// a lone CR in a table header trips an assertion), and a table header whose name does not
+    /// start like a TOML key (`[{`, `[+1]`, `[é]`, `[[!x]]`).
+    static func rejectParserTraps(in text: String, path: String) throws {
+        let scalars = Array(text.unicodeScalars)
+        var line = 1
+        for (index, scalar) in scalars.enumerated() {
+            if scalar == "\n" { line += 1 }
+            guard scalar.value < 0x20 || scalar.value == 0x7F, scalar != "\t", scalar != "\n" else { continue }
+            if scalar == "\r", index + 1 < scalars.count, scalars[index + 1] == "\n" { continue }
+            throw ConfigError(
+                path: path, line: line, key: nil,
+                reason: "contains the control character U+\(String(format: "%04X", scalar.value)); "
+                    + "TOML allows only tabs and line breaks")
+        }
+        var scan = TableHeaderScan(scalars)
+        if let header = scan.firstBadHeaderLine() {
+            throw ConfigError(
+                path: path, line: header, key: nil,
+                reason: "has a table header whose name does not start with a letter, digit, '_', '-' or a quote")
+        }
+    }
+
+    /// Who else could change the file at `path` (a symbolic link's target): a config another user
+    /// can write can send the secret elsewhere (`url`) or add trust roots (`ca_file`).
+    static func accessWarnings(path: String) -> [String] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }
+        var warnings: [String] = []
+        let mode = info.st_mode & 0o777
+        if mode & 0o022 != 0 {
+            warnings.append(
+                "\(path) is writable by \(mode & 0o002 != 0 ? "everyone" : "its group") (mode \(String(mode, radix: 8))): "
+                    + "whoever can write it can change the tenant URL or add trust roots with ca_file; "
+                    + "run `chmod 600 \(path)`")
+        }
+        if info.st_uid != geteuid() && info.st_uid != 0 {
+            warnings.append("\(path) is owned by uid \(info.st_uid), not by you (uid \(geteuid()))")
+        }
+        return warnings
     }
 
     /// Parses TOML `text`; `path` only names the file in errors.
     public static func parse(_ text: String, path: String) throws -> ConfigFile {
+        try rejectParserTraps(in: text, path: path)
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -280,5 +327,91 @@ public enum ProfileName {
     public static func validated(_ name: String) throws -> String {
         guard isValid(name) else { throw UsageError("invalid profile name '\(name)'", hint: rule) }
         return name
+    }
+}
+
+/// Finds table headers (`[name]`, `[[name]]` at the start of a line, outside strings, comments
+/// and array values) whose name starts with something no TOML key starts with.
+struct TableHeaderScan {
+    private let text: [Unicode.Scalar]
+    private var index = 0
+
+    init(_ text: [Unicode.Scalar]) {
+        self.text = text
+        // toml++ skips a byte-order mark, so a header may follow it.
+        if text.first == "\u{FEFF}" { index = 1 }
+    }
+
+    /// The line of the first such header, or nil.
+    mutating func firstBadHeaderLine() -> Int? {
+        var line = 1
+        var depth = 0
+        var atLineStart = true
+        while index < text.count {
+            let scalar = text[index]
+            switch scalar {
+            case "\n":
+                line += 1
+                atLineStart = true
+                index += 1
+                continue
+            case " ", "\t", "\r":
+                index += 1
+                continue
+            case "#":
+                while index < text.count, text[index] != "\n" { index += 1 }
+                continue
+            case "\"", "'":
+                line += skipString(quote: scalar)
+                atLineStart = false
+                continue
+            case "[" where depth == 0 && atLineStart:
+                var next = index + 1
+                if next < text.count, text[next] == "[" { next += 1 }
+                while next < text.count, text[next] == " " || text[next] == "\t" { next += 1 }
+                if next == text.count || !Self.startsKey(text[next]) { return line }
+                while index < text.count, text[index] != "\n" { index += 1 }
+                continue
+            case "[":
+                depth += 1
+            case "]":
+                depth = max(0, depth - 1)
+            default:
+                break
+            }
+            atLineStart = false
+            index += 1
+        }
+        return nil
+    }
+
+    /// Moves past the string that starts at `index`; returns the line breaks inside it.
+    private mutating func skipString(quote: Unicode.Scalar) -> Int {
+        let triple = index + 2 < text.count && text[index + 1] == quote && text[index + 2] == quote
+        index += triple ? 3 : 1
+        var breaks = 0
+        while index < text.count {
+            let scalar = text[index]
+            if scalar == "\\" && quote == "\"" {
+                index += 2
+                continue
+            }
+            if scalar == "\n" {
+                breaks += 1
+                if !triple { return breaks }
+            }
+            if scalar == quote && (!triple || (index + 2 < text.count && text[index + 1] == quote && text[index + 2] == quote)) {
+                index += triple ? 3 : 1
+                return breaks
+            }
+            index += 1
+        }
+        return breaks
+    }
+
+    /// Letters, digits, `_`, `-`, a quote, or `]` (an empty name, which toml++ reports itself).
+    static func startsKey(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII
+            && (CharacterSet.alphanumerics.contains(scalar) || "_-\"']".unicodeScalars.contains(scalar))
     }
 }

@@ -4,9 +4,14 @@ import Foundation
 /// keys, other profiles) as the user wrote it.
 ///
 /// The write is two-phase so that login can put the keyring item in place between the two:
-/// ``prepare(profile:url:)`` writes a sibling temp file (0600, directory 0700) and checks that it
-/// parses to the intended value; ``PreparedConfig/commit()`` renames it over the file;
+/// ``prepare(profile:url:)`` writes a uniquely named sibling temp file (`mkstemp`: created with
+/// `O_EXCL`, 0600, flushed) and checks that it parses to the intended value;
+/// ``PreparedConfig/commit()`` renames it over the file and flushes the directory;
 /// ``PreparedConfig/discard()`` removes it. The config file is never seen half-written.
+///
+/// A config that is a symbolic link (dotfiles) is followed: the file it points to is rewritten and
+/// the link stays. A link to nothing, something that is not a regular file, or a file another user
+/// owns is refused with a message that says so.
 public struct ConfigWriter: Sendable {
     public let path: String
 
@@ -14,7 +19,8 @@ public struct ConfigWriter: Sendable {
 
     /// Stages the config with `[profiles.PROFILE] url = URL` (and `backend = BACKEND` when given) set.
     public func prepare(profile: String, url: String, backend: CredentialBackend? = nil) throws -> PreparedConfig {
-        let original = try FileManager.default.contents(atPath: path).map { data -> String in
+        let target = try Self.target(of: path)
+        let original = try FileManager.default.contents(atPath: target).map { data -> String in
             guard let text = String(data: data, encoding: .utf8) else {
                 throw ConfigError(path: path, line: nil, key: nil, reason: "the file is not UTF-8")
             }
@@ -31,11 +37,46 @@ public struct ConfigWriter: Sendable {
             throw ConfigError(path: path, line: nil, key: "profiles.\(profile).backend",
                 reason: "could not be updated automatically; set it by hand")
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = (target as NSString).deletingLastPathComponent
         try PrivateFiles.makeDirectory(directory)
-        let temp = directory + "/.config.toml.\(getpid()).tmp"
-        try PrivateFiles.write(Data(updated.utf8), to: temp)
-        return PreparedConfig(tempPath: temp, path: path)
+        let name = (target as NSString).lastPathComponent
+        let temp = try PrivateFiles.writeTemporary(Data(updated.utf8), in: directory, prefix: "." + name)
+        return PreparedConfig(tempPath: temp, path: target)
+    }
+
+    /// The file to rewrite for `path`: `path` itself, or the file its symbolic link names.
+    /// Throws ``ConfigError`` for a link to nothing, a non-regular file or another user's file.
+    static func target(of path: String) throws -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return path }
+            throw ConfigError(path: path, line: nil, key: nil, reason: "cannot be inspected: \(String(cString: strerror(errno)))")
+        }
+        var target = path
+        if info.st_mode & S_IFMT == S_IFLNK {
+            guard let resolved = realpath(path, nil) else {
+                let destination = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+                throw ConfigError(
+                    path: path, line: nil, key: nil,
+                    reason: "is a symbolic link to \(destination), which does not exist; create that file, or "
+                        + "replace the link with a regular file")
+            }
+            target = String(cString: resolved)
+            free(resolved)
+            guard stat(target, &info) == 0 else {
+                throw ConfigError(path: path, line: nil, key: nil, reason: "cannot be inspected: \(String(cString: strerror(errno)))")
+            }
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigError(path: path, line: nil, key: nil, reason: "is not a regular file; refusing to replace it")
+        }
+        guard info.st_uid == geteuid() else {
+            throw ConfigError(
+                path: path, line: nil, key: nil,
+                reason: "\(target == path ? "is" : "points to \(target), which is") owned by uid \(info.st_uid), not by "
+                    + "you (uid \(geteuid())); rc-agent does not rewrite another user's file")
+        }
+        return target
     }
 
     /// `text` with the profile's `key` line replaced, or added under its table, or a new table appended.
@@ -80,14 +121,15 @@ public struct ConfigWriter: Sendable {
 /// A staged config file; exactly one of `commit()` or `discard()` should follow.
 public struct PreparedConfig: Sendable {
     let tempPath: String
+    /// The file that is replaced (a symbolic link's target).
     let path: String
 
     /// Atomically replaces the config file with the staged one.
     public func commit() throws {
-        guard rename(tempPath, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            discard()
-            throw ConfigError(path: path, line: nil, key: nil, reason: "could not be written: \(reason)")
+        do {
+            try PrivateFiles.replace(path, with: tempPath)
+        } catch let error as FileWriteError {
+            throw ConfigError(path: path, line: nil, key: nil, reason: "could not be written: \(error.reason)")
         }
     }
 
@@ -107,13 +149,21 @@ public enum PrivateFiles {
         }
     }
 
-    /// Writes `data` to a new file at `path` with mode 0600, flushed to disk.
-    public static func write(_ data: Data, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw FileWriteError(path: path, reason: String(cString: strerror(errno))) }
+    /// Writes `data` to a new file `DIRECTORY/PREFIX.XXXXXX` with a unique name (`mkstemp`:
+    /// `O_EXCL`, so nothing already there — a file, a planted symlink — is ever opened), mode 0600
+    /// whatever the umask, flushed to disk. Returns its path; the caller renames or removes it.
+    public static func writeTemporary(_ data: Data, in directory: String, prefix: String) throws -> String {
+        var template = Array((directory + "/" + prefix + ".XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw FileWriteError(path: directory, reason: String(cString: strerror(errno))) }
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { close(fd) }
-        // O_TRUNC on an existing file keeps its old mode: make sure it is private.
-        fchmod(fd, 0o600)
+        func fail() -> FileWriteError {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            return FileWriteError(path: path, reason: reason)
+        }
+        guard fcntl(fd, F_SETFD, FD_CLOEXEC) == 0, fchmod(fd, 0o600) == 0 else { throw fail() }
         let written = data.withUnsafeBytes { buffer -> Int in
             var offset = 0
             while offset < buffer.count {
@@ -123,10 +173,23 @@ public enum PrivateFiles {
             }
             return offset
         }
-        guard written == data.count, fsync(fd) == 0 else {
+        guard written == data.count, fsync(fd) == 0 else { throw fail() }
+        return path
+    }
+
+    /// Renames `temporary` over `path` and flushes the directory, so the new name survives a crash.
+    /// On failure `temporary` is removed and `path` is as it was.
+    public static func replace(_ path: String, with temporary: String) throws {
+        guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
-            unlink(path)
+            unlink(temporary)
             throw FileWriteError(path: path, reason: reason)
+        }
+        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            // The rename is done: a directory that cannot be flushed is not a reason to undo it.
+            _ = fsync(directory)
+            close(directory)
         }
     }
 }
@@ -135,6 +198,10 @@ public enum PrivateFiles {
 public struct FileWriteError: RCAgentError, Equatable {
     public let path: String
     public let reason: String
+    package init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
     public var code: ErrorCode { .fileError }
     public var message: String { "cannot write \(path): \(reason)" }
     public var hint: String? { "check the directory's permissions and free space" }

@@ -13,13 +13,43 @@ public struct StoredCredential: Sendable, Equatable {
     public var secret: Secret
     /// When this secret value was first stored (rotation reminders build on it).
     public var created: Date
+    /// When the keyring item was last written, if the store knows: tells a second store of the
+    /// same values (a login again with the same secret) from no store at all. Not part of the
+    /// credential's value, so not compared by `==`.
+    public var storedAt: Date?
 
-    public init(profile: String, clientID: String, url: String, secret: Secret, created: Date) {
+    public init(profile: String, clientID: String, url: String, secret: Secret, created: Date, storedAt: Date? = nil) {
         self.profile = profile
         self.clientID = clientID
         self.url = url
         self.secret = secret
         self.created = created
+        self.storedAt = storedAt
+    }
+
+    public static func == (lhs: StoredCredential, rhs: StoredCredential) -> Bool {
+        (lhs.profile, lhs.clientID, lhs.url, lhs.secret, lhs.created) == (rhs.profile, rhs.clientID, rhs.url, rhs.secret, rhs.created)
+    }
+}
+
+/// Which stored credential this was, without its secret: the Client ID, URL, `created`, when the
+/// item was written and a keyed hash of the secret (the key is per process, so it means nothing
+/// outside it). Two fingerprints are equal only when nothing was stored in between.
+public struct CredentialFingerprint: Hashable, Sendable {
+    private let clientID: String
+    private let url: String
+    private let created: Date
+    private let storedAt: Date?
+    private let secretHash: Int
+
+    public init(_ credential: StoredCredential) {
+        clientID = credential.clientID
+        url = credential.url
+        created = credential.created
+        storedAt = credential.storedAt
+        var hasher = Hasher()
+        hasher.combine(credential.secret.reveal())
+        secretHash = hasher.finalize()
     }
 }
 
@@ -199,4 +229,35 @@ public struct NotLoggedInError: RCAgentError {
     public var code: ErrorCode { .notLoggedIn }
     public var message: String { "no credentials stored for profile '\(profile)'" }
     public var hint: String? { "run `rc-agent login --profile \(profile)`" }
+}
+
+/// The keyring item of a profile names another tenant than the profile's `url` in the config: its
+/// secret goes to neither until the user says which one is right.
+public struct StoredURLMismatch: RCAgentError {
+    public let profile: String
+    /// The URL stored with the credentials.
+    public let stored: String
+    /// The profile's `url` in the config.
+    public let configured: String
+
+    /// The mismatch between `credential` and the profile's `configured` URL; nil when they name the
+    /// same tenant or the config names none.
+    public init?(_ credential: StoredCredential, configured: String?) {
+        guard let configured else { return nil }
+        func normalised(_ url: String) -> String { (try? TenantURL(parsing: url).base) ?? url }
+        guard normalised(credential.url) != normalised(configured) else { return nil }
+        profile = credential.profile
+        stored = credential.url
+        self.configured = configured
+    }
+
+    public var code: ErrorCode { .urlMismatch }
+    public var message: String {
+        "the credentials stored for profile '\(profile)' are for \(stored), but the config names \(configured) "
+            + "for it; the secret is sent to neither"
+    }
+    public var hint: String? {
+        "to use \(configured), run `rc-agent login --profile \(profile) --url \(configured)`; to keep \(stored), "
+            + "set url = \"\(stored)\" in [profiles.\(profile)] of the config"
+    }
 }

@@ -48,7 +48,7 @@ public struct StatusReport: Sendable, Equatable, Codable {
     /// The keyring error's message when the keyring is not `ok`.
     public var keyringError: String?
     public var profiles: [ProfileStatus]
-    /// Config warnings (unknown keys).
+    /// Config warnings (unknown keys, a file others can write).
     public var warnings: [String]
     /// The running agent's view, when it was asked.
     public var agent: AgentView?

@@ -25,6 +25,18 @@ public struct TenantURL: Sendable, Hashable, CustomStringConvertible {
         }
         let scheme = (components.scheme ?? "").lowercased()
         let host = rawHost.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        // URLComponents takes `[]` and `[%]` as hosts (found by `make fuzz`): a host is a DNS name
+        // or an address, and an IPv6 address only in brackets.
+        let bracketed = rawHost.hasPrefix("[") && rawHost.hasSuffix("]")
+        let allowed = bracketed ? Self.ipv6Characters : Self.hostCharacters
+        // Nor a percent-encoded host (`xn--b%33…`, which did not parse back to itself) or one over
+        // DNS's limits (63 per label, 253 in all).
+        guard !host.isEmpty, host.unicodeScalars.allSatisfy(allowed.contains),
+            components.percentEncodedHost?.contains("%") != true, host.utf8.count <= 253,
+            bracketed ? Self.isIPv6Address(host) : host.split(separator: ".").allSatisfy({ $0.utf8.count <= 63 })
+        else {
+            throw TenantURLError(input: input, reason: "'\(rawHost)' is not a host name")
+        }
         guard components.user == nil, components.password == nil else {
             throw TenantURLError(input: input, reason: "it must not contain a user name or password")
         }
@@ -64,6 +76,17 @@ public struct TenantURL: Sendable, Hashable, CustomStringConvertible {
     public func url(path: String) -> String { base + path }
 
     public var description: String { base }
+
+    /// What a (lower-cased) DNS name or IPv4 address is made of.
+    static let hostCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyz0123456789.-_")
+    /// What an IPv6 address is made of (with an embedded IPv4 part).
+    static let ipv6Characters = CharacterSet(charactersIn: "0123456789abcdef:.")
+
+    /// True when `text` is an IPv6 address (`[6666…]` is not one: found by `make fuzz`).
+    static func isIPv6Address(_ text: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, text, &address) == 1
+    }
 
     /// True for 127.0.0.0/8, ::1 and localhost.
     public static func isLoopback(_ host: String) -> Bool {

@@ -33,12 +33,8 @@ public struct ReminderLedger: Sendable {
         guard let data = try? JSONEncoder().encode(entries) else { return }
         let directory = (path as NSString).deletingLastPathComponent
         try? PrivateFiles.makeDirectory(directory)
-        let temp = path + ".\(getpid()).tmp"
-        do {
-            try PrivateFiles.write(data, to: temp)
-            if rename(temp, path) != 0 { unlink(temp) }
-        } catch {
-            unlink(temp)
-        }
+        let name = (path as NSString).lastPathComponent
+        guard let temp = try? PrivateFiles.writeTemporary(data, in: directory, prefix: "." + name) else { return }
+        try? PrivateFiles.replace(path, with: temp)
     }
 }

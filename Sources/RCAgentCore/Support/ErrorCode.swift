@@ -38,6 +38,9 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let unknownProfile = ErrorCode("unknown_profile", exit: .notLoggedIn, http: 404)
     /// The profile has no stored credentials.
     public static let notLoggedIn = ErrorCode("not_logged_in", exit: .notLoggedIn, http: 404)
+    /// The stored credentials are for another tenant URL than the one in use (the profile's config,
+    /// or `RC_AGENT_URL`): nothing is sent; the fix is `rc-agent login --url`.
+    public static let urlMismatch = ErrorCode("url_mismatch", exit: .notLoggedIn, http: 409)
     /// No such route.
     public static let notFound = ErrorCode("not_found", exit: .failure, http: 404)
     /// A request body over the limit.
@@ -83,8 +86,6 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let fileError = ErrorCode("file_error", exit: .failure, http: 500)
     /// A tenant URL that cannot be used.
     public static let badURL = ErrorCode("bad_url", exit: .usage, http: 500)
-    /// `RC_AGENT_URL` or the config names a tenant other than the one the credentials were stored for.
-    public static let urlMismatch = ErrorCode("url_mismatch", exit: .usage, http: 500)
 
     // MARK: Client side (never sent by the agent)
 

@@ -58,12 +58,14 @@ public struct ProfileTokenStatus: Sendable, Equatable {
 ///   runs only between ``startBackgroundRefresh()`` and ``stopBackgroundRefresh()`` (the
 ///   agent's ``BackgroundRefreshService`` does that).
 /// - A 401 from the token endpoint latches `credentials_rejected`: no upstream call for the
-///   profile until ``invalidate(profile:)`` (after login/rotate) or ``resetFailures()`` (reload).
+///   profile until ``invalidate(profile:)`` (after login/rotate, once the stored credentials
+///   differ from ``rejectedCredential(profile:)``) or ``resetFailures()`` (reload).
 ///
 /// This is the one place in rc-agent that retries token requests.
 public actor TokenCache {
     private let store: any CredentialStore
     private let connections: any TenantConnections
+    private let configuredURL: @Sendable (String) -> String?
     private let clock: any AgentClock
     private let policy: RefreshPolicy
     private let jitter: @Sendable () -> Double
@@ -93,6 +95,8 @@ public actor TokenCache {
         var rejected = false
         /// The credentials' fingerprint as the last fetch read them.
         var fingerprint: Int?
+        /// The credentials the tenant refused when `rejected` was set (nil when they could not be read).
+        var rejectedCredential: CredentialFingerprint?
         /// No request-driven upstream call before this time.
         var notBefore: Date?
         /// True when `notBefore` is a failure backoff (forced refreshes respect it too).
@@ -104,13 +108,17 @@ public actor TokenCache {
     /// - Parameters:
     ///   - jitter: random numbers in `0..<1` for the backoff jitter.
     ///   - connections: each profile's token endpoint client.
+    ///   - configuredURL: the profile's `url` in the config, if it names one: stored credentials
+    ///     for another URL are refused (``StoredURLMismatch``) before anything is sent.
     public init(
         store: any CredentialStore, connections: any TenantConnections, clock: any AgentClock,
         policy: RefreshPolicy = RefreshPolicy(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        configuredURL: @escaping @Sendable (String) -> String? = { _ in nil },
         logger: Logger = Logger(label: "rc-agent.cache")
     ) {
         self.store = store
         self.connections = connections
+        self.configuredURL = configuredURL
         self.clock = clock
         self.policy = policy
         self.jitter = jitter
@@ -121,11 +129,12 @@ public actor TokenCache {
     public init(
         store: any CredentialStore, fetcher: any TokenFetching, clock: any AgentClock,
         policy: RefreshPolicy = RefreshPolicy(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        configuredURL: @escaping @Sendable (String) -> String? = { _ in nil },
         logger: Logger = Logger(label: "rc-agent.cache")
     ) {
         self.init(
             store: store, connections: SharedTenantConnections(fetcher: fetcher), clock: clock, policy: policy,
-            jitter: jitter, logger: logger)
+            jitter: jitter, configuredURL: configuredURL, logger: logger)
     }
 
     // MARK: Requests
@@ -141,6 +150,12 @@ public actor TokenCache {
     /// Forced refreshes within ``RefreshPolicy/forcedRefreshWindow`` of each other share one call.
     public func refresh(profile: String) async throws -> ServedToken {
         try await obtain(profile, minValid: 0, forced: true)
+    }
+
+    /// The credentials the tenant refused for `profile`, while the `credentials_rejected` latch is set.
+    public func rejectedCredential(profile: String) -> CredentialFingerprint? {
+        guard let entry = entries[profile], entry.rejected else { return nil }
+        return entry.rejectedCredential
     }
 
     /// Forgets everything about `profile`: its token, errors, backoff and the
@@ -289,10 +304,13 @@ public actor TokenCache {
         let result: Result<(AccessToken, TenantURL, StoredCredential), any Error>
         // Taken before the read: a change after it shows as a difference on the next check.
         let fingerprint = await store.fingerprint(profile: profile)
+        var used: StoredCredential?
         do {
             guard let credential = try await store.load(profile: profile) else {
                 throw NotLoggedInError(profile: profile)
             }
+            used = credential
+            if let mismatch = StoredURLMismatch(credential, configured: configuredURL(profile)) { throw mismatch }
             let tenant = try TenantURL(parsing: credential.url)
             let token = try await connections.tokenFetcher(profile: profile)
                 .fetchToken(tenant: tenant, clientID: credential.clientID, secret: credential.secret)
@@ -311,6 +329,7 @@ public actor TokenCache {
             recordSuccess(token, tenant: tenant, credential: credential, in: &entry, profile: profile, now: now)
         case .failure(let error):
             recordFailure(error, in: &entry, profile: profile, now: now)
+            entry.rejectedCredential = entry.rejected ? used.map(CredentialFingerprint.init) : nil
         }
         entries[profile] = entry
         scheduleTimer(profile)

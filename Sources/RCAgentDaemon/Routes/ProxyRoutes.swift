@@ -18,76 +18,11 @@ struct CachedTokenSource: AgentTokenSource {
     }
 }
 
-/// What a proxied request may reach: an `/api/…` path (and its query) on the profile's tenant.
-struct ProxyTarget: Equatable {
-    static let prefix = "/v1/proxy/"
-
-    let profile: String
-    /// `/api/…` exactly as the caller sent it (percent-encoding kept).
-    let path: String
-    /// The query as sent, without `?`; nil when there is none.
-    let query: String?
-
-    /// The path and query to append to the tenant's base URL.
-    var pathAndQuery: String { path + (query.map { "?" + $0 } ?? "") }
-
-    /// Checks `/v1/proxy/PROFILE/api/…` and its query. Throws ``AgentError`` (`bad_request`) for
-    /// anything that could leave `/api/` or the tenant: dot segments, also percent-encoded (once
-    /// or more), encoded `/` or `\`, empty segments (`//host`), characters outside RFC 3986
-    /// paths, a path that does not start with `/api/`.
-    init(path raw: String, query: String?) throws {
-        func refuse(_ why: String) -> AgentError {
-            AgentError.badRequest(
-                "the proxy refuses this path: \(why)",
-                hint: "use /v1/proxy/PROFILE/api/… with a plain path on the tenant, e.g. /v1/proxy/default/api/v2/records")
-        }
-        guard raw.hasPrefix(Self.prefix) else { throw refuse("it does not start with \(Self.prefix)") }
-        let rest = String(raw.dropFirst(Self.prefix.count))
-        guard rest.unicodeScalars.allSatisfy(Self.pathCharacters.contains) else {
-            throw refuse("it contains characters that must be percent-encoded")
-        }
-        let segments = rest.split(separator: "/", omittingEmptySubsequences: false)
-        for (index, segment) in segments.enumerated() {
-            guard !segment.isEmpty || index == segments.count - 1 else { throw refuse("empty path segment (//)") }
-            var decoded = String(segment)
-            // Decode until stable, so %252e%252e is seen for what a careless server makes of it.
-            for _ in 0..<4 {
-                guard let next = decoded.removingPercentEncoding else { throw refuse("invalid percent-encoding") }
-                if next == decoded { break }
-                decoded = next
-            }
-            guard decoded != ".", decoded != ".." else { throw refuse("'.' and '..' segments are not allowed") }
-            guard !decoded.contains("/"), !decoded.contains("\\"),
-                !decoded.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) })
-            else { throw refuse("encoded '/', '\\' or control characters are not allowed") }
-        }
-        guard segments.count >= 2 else { throw refuse("no tenant path after the profile") }
-        profile = String(segments[0])
-        guard ProfileName.isValid(profile) else {
-            throw AgentError.badRequest("invalid profile name '\(profile)'", hint: ProfileName.rule)
-        }
-        path = "/" + segments.dropFirst().joined(separator: "/")
-        guard path.hasPrefix("/api/") else { throw refuse("only /api/… paths on the tenant can be reached") }
-        if let query {
-            guard query.unicodeScalars.allSatisfy(Self.queryCharacters.contains) else {
-                throw refuse("the query contains characters that must be percent-encoded")
-            }
-        }
-        self.query = query
-    }
-
-    /// RFC 3986 `pchar` and `/`.
-    static let pathCharacters = CharacterSet(
-        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/")
-    /// RFC 3986 query characters.
-    static let queryCharacters = pathCharacters.union(CharacterSet(charactersIn: "?"))
-}
-
 /// `ANY /v1/proxy/PROFILE/api/…?query`: forwards the request to the profile's tenant with the
 /// agent's bearer token, and streams the answer back (PROTOCOL.md, "Proxy").
 ///
 /// The caller's `Authorization`, `Host` and hop-by-hop headers are dropped; the answer keeps its
-/// status, headers (minus hop-by-hop) and body, and a non-2xx one gets `X-RC-Agent-Diagnosis`
+/// status, headers (minus hop-by-hop and `Set-Cookie`) and body, and a non-2xx one gets `X-RC-Agent-Diagnosis`
 /// with ``RiskCloudError``'s code. A 401 makes the agent fetch a new token once and send the
 /// request again (the body is buffered, up to the server's body limit, so it can be).
 ///
@@ -104,6 +39,8 @@ struct ProxyRoutes: Sendable {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
         "transfer-encoding", "upgrade", "expect",
     ]
+    /// Answer headers never passed to the caller: a session cookie is a credential of the agent's.
+    static let droppedAnswerHeaders: Set<String> = ["set-cookie", "set-cookie2"]
     /// Most bytes of a refused (401) answer read before the retry, so its connection can be reused.
     static let discardedBodyBytes = 64 * 1024
 
@@ -192,7 +129,8 @@ struct ProxyRoutes: Sendable {
         for upstream: StreamingUpstreamResponse, diagnosis: String?, logged: Logger.Metadata, slot: ProxyStreams.Slot
     ) -> Response {
         var headers = HTTPFields()
-        for header in Self.forwardable(upstream.headers) {
+        for header in Self.forwardable(upstream.headers)
+        where !Self.droppedAnswerHeaders.contains(header.name.lowercased()) {
             guard let name = Field.Name(header.name) else { continue }
             headers.append(Field(name: name, value: header.value))
         }

@@ -32,12 +32,23 @@ struct TokenRoutes: Sendable {
         return try answer(served, request: request)
     }
 
-    /// Forgets the profile's token and failure state (after login, rotate, logout).
+    /// Forgets the profile's token and failure state (after login, rotate, logout). The
+    /// `credentials_rejected` latch stays while the stored credentials are the ones the tenant
+    /// refused: a script that answers every 401 with `DELETE` and `GET` must not make the agent
+    /// send the same refused secret again and again.
     @Sendable func forget(_ request: Request, context: AgentRequestContext) async throws -> Response {
         let profile = try Self.profile(request)
         try? api.profiles.reload()
-        await api.cache.invalidate(profile: profile)
-        context.logger.info("token forgotten on request", metadata: ["profile": "\(profile)", "peer_pid": "\(context.peer.pid)"])
+        let metadata: Logger.Metadata = ["profile": "\(profile)", "peer_pid": "\(context.peer.pid)"]
+        if let refused = await api.cache.rejectedCredential(profile: profile),
+            let stored = try? await api.store.load(profile: profile),
+            CredentialFingerprint(stored) == refused
+        {
+            context.logger.info("credentials unchanged since the tenant refused them; keeping credentials_rejected", metadata: metadata)
+        } else {
+            await api.cache.invalidate(profile: profile)
+            context.logger.info("token forgotten on request", metadata: metadata)
+        }
         return try AgentResponse.encoded(WireJSON.Acknowledgement(profile: profile))
     }
 

@@ -50,7 +50,7 @@ struct Api: AsyncParsableCommand {
             let request = try APIRequest(
                 method: method, path: path, data: data, headers: headers, paginate: paginate, include: include,
                 fail: fail, pretty: Terminal.standardOutput.isTerminal,
-                readStandardInput: { FileHandle.standardInput.readDataToEndOfFile() })
+                readStandardInput: { (try? FileHandle.standardInput.read(upToCount: $0)) ?? Data() })
             let output = try await agent.withTokens(settings, prompt: prompt) { tokens in
                 try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
             }

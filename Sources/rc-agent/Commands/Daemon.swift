@@ -24,10 +24,23 @@ struct Daemon: AsyncParsableCommand {
     @Option(name: .customLong("allow-uid"), help: "Also serve this uid (repeatable). Only your own uid is served by default, root included.")
     var allowUID: [UInt32] = []
 
+    @Option(name: .customLong("log-file"), help: ArgumentHelp(
+        "Append the log (standard error) to this file, rotated to FILE.1 when it grows past --log-max-bytes.",
+        valueName: "file"))
+    var logFile: String?
+
+    @Option(name: .customLong("log-max-bytes"), help: "Size at which --log-file is rotated (default 1048576).")
+    var logMaxBytes: Int = AgentLogFile.defaultMaximumBytes
+
+    func validate() throws {
+        guard logMaxBytes >= 1024 else { throw ValidationError("--log-max-bytes must be at least 1024") }
+    }
+
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
-            let logger = try AgentLogging.bootstrap(level: logLevel, environment: settings.environment)
+            let file = try logFile.map { try AgentLogFile(path: $0, maximumBytes: logMaxBytes) }
+            let logger = try AgentLogging.bootstrap(level: logLevel, environment: settings.environment, logFile: file)
             let options = AgentDaemonOptions(
                 socketPath: socketOption.socketPath,
                 inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID))

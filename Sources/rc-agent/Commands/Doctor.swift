@@ -25,6 +25,7 @@ struct Doctor: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        hardenProcess()
         let report = await LiveEnvironment.doctor(.init(
             configFlag: global.config, profileFlag: global.profile, socketFlag: socketOption.socket,
             environment: ProcessInfo.processInfo.environment),

@@ -20,7 +20,9 @@ struct GlobalOptions: ParsableArguments {
 }
 
 /// Runs a command body and turns an ``RCAgentError`` into its message on stderr and its exit status.
+/// The process is hardened first: every command may hold a secret or a token.
 func runReportingErrors(_ body: () async throws -> ExitStatus) async throws {
+    hardenProcess()
     let status: ExitStatus
     do {
         status = try await body()
@@ -29,4 +31,12 @@ func runReportingErrors(_ body: () async throws -> ExitStatus) async throws {
         throw ExitCode(error.exitStatus.rawValue)
     }
     if status != .ok { throw ExitCode(status.rawValue) }
+}
+
+/// No core dumps and not dumpable, before any secret or token is read (``ProcessHardening``). A
+/// step that fails is a warning: the command still does its job.
+func hardenProcess() {
+    for failure in ProcessHardening.apply(.zeroUntilExec) {
+        Terminal.standardError.write("rc-agent: warning: process hardening failed: \(failure)\n")
+    }
 }
