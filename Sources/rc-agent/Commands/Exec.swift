@@ -23,10 +23,15 @@ struct Exec: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).")
     var command: [String] = []
 
+    private static let helpFlags: Set = ["--help", "-h", "-help"]
+
     /// The command and its arguments, without the `--` that separates them from rc-agent's options.
     private var argv: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
 
     func validate() throws {
+        // `captureForPassthrough` takes everything from the first word it does not know, so a
+        // help flag before `--` reaches us as the command instead of as ArgumentParser's own flag.
+        if let first = command.first, Self.helpFlags.contains(first) { throw CleanExit.helpRequest(self) }
         guard !argv.isEmpty else { throw ValidationError("give the command to run: rc-agent exec -- CMD ARGS…") }
     }
 
