@@ -18,6 +18,7 @@ packages=(
     lintian             # make test-packaging: the .deb's checks
     man-db groff-base   # make test-packaging: man -l renders the generated page
     binutils            # make deb: strip; readelf for the release-binary check
+    tcsh fish           # start/stop tests evaluate the csh and fish lines in the real shells
 )
 missing=()
 for p in "${packages[@]}"; do
