@@ -14,17 +14,31 @@ public struct ConfigWriter: Sendable {
 
     /// Stages the config with `[profiles.PROFILE] url = URL` set.
     public func prepare(profile: String, url: String) throws -> PreparedConfig {
+        try prepare(key: "profiles.\(profile).url", check: { $0.profiles[profile]?.url == url }) {
+            Self.setting(url: url, profile: profile, in: $0)
+        }
+    }
+
+    /// Stages the config with `[defaults] profile = PROFILE` set (`rc-agent profile use`).
+    public func prepare(defaultProfile profile: String) throws -> PreparedConfig {
+        try prepare(key: "defaults.profile", check: { $0.defaultProfile == profile }) {
+            Self.setting("profile", to: profile, headers: ["[defaults]"], newHeader: "[defaults]", in: $0)
+        }
+    }
+
+    /// Stages `update(current text)`, after checking that it parses and `check` holds for it.
+    private func prepare(
+        key: String, check: (ConfigFile) -> Bool, update: (String) -> String
+    ) throws -> PreparedConfig {
         let original = try FileManager.default.contents(atPath: path).map { data -> String in
             guard let text = String(data: data, encoding: .utf8) else {
                 throw ConfigError(path: path, line: nil, key: nil, reason: "the file is not UTF-8")
             }
             return text
         } ?? ""
-        let updated = Self.setting(url: url, profile: profile, in: original)
-        let check = try ConfigFile.parse(updated, path: path)
-        guard check.profiles[profile]?.url == url else {
-            throw ConfigError(path: path, line: nil, key: "profiles.\(profile).url",
-                reason: "could not be updated automatically; set it by hand")
+        let updated = update(original)
+        guard check(try ConfigFile.parse(updated, path: path)) else {
+            throw ConfigError(path: path, line: nil, key: key, reason: "could not be updated automatically; set it by hand")
         }
         let directory = (path as NSString).deletingLastPathComponent
         try PrivateFiles.makeDirectory(directory)
@@ -35,14 +49,20 @@ public struct ConfigWriter: Sendable {
 
     /// `text` with the profile's url line replaced, or added under its table, or a new table appended.
     static func setting(url: String, profile: String, in text: String) -> String {
-        var lines = text.components(separatedBy: "\n")
-        let assignment = "url = \(tomlQuoted(url))"
         let headers: Set<String> = ["[profiles.\(profile)]", "[profiles.\"\(profile)\"]", "[profiles.'\(profile)']"]
+        return setting("url", to: url, headers: headers, newHeader: "[profiles.\(profile)]", in: text)
+    }
+
+    /// `text` with `key = "value"` replaced in the table that starts with one of `headers`, or added
+    /// under that table's header, or a new table `newHeader` appended. Every other line is kept.
+    static func setting(_ key: String, to value: String, headers: Set<String>, newHeader: String, in text: String) -> String {
+        var lines = text.components(separatedBy: "\n")
+        let assignment = "\(key) = \(tomlQuoted(value))"
         if let headerIndex = lines.firstIndex(where: { headers.contains($0.trimmingCharacters(in: .whitespaces)) }) {
             var index = headerIndex + 1
             while index < lines.count, !lines[index].trimmingCharacters(in: .whitespaces).hasPrefix("[") {
                 let trimmed = lines[index].trimmingCharacters(in: .whitespaces)
-                if trimmed.hasPrefix("url"), trimmed.dropFirst(3).trimmingCharacters(in: .whitespaces).hasPrefix("=") {
+                if trimmed.hasPrefix(key), trimmed.dropFirst(key.count).trimmingCharacters(in: .whitespaces).hasPrefix("=") {
                     lines[index] = assignment
                     return lines.joined(separator: "\n")
                 }
@@ -54,7 +74,7 @@ public struct ConfigWriter: Sendable {
         var result = text
         if !result.isEmpty && !result.hasSuffix("\n") { result += "\n" }
         if !result.isEmpty { result += "\n" }
-        return result + "[profiles.\(profile)]\n\(assignment)\n"
+        return result + "\(newHeader)\n\(assignment)\n"
     }
 
     static func tomlQuoted(_ value: String) -> String {
