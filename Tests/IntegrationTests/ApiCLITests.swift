@@ -62,7 +62,8 @@ struct ApiCLITests {
             await state.inject(.status(401, body: nil), times: 5, target: .api)
             let refused = try await session.run(["api", "/api/v2/records"])
             #expect(refused.status == 1, "\(refused)")
-            #expect(refused.stderr.contains("rejected the access token"))
+            #expect(refused.stderr.contains("refused a token its token endpoint had just issued"), "\(refused)")
+            #expect(refused.stderr.contains("permission problems can come back as 401"), "\(refused)")
             #expect(await state.apiRequestCount == 5)
         }
     }

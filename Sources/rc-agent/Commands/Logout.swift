@@ -7,7 +7,12 @@ import RCAgentLive
 /// `rc-agent logout [--all]`
 struct Logout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove the profile's credentials from the keyring (idempotent).")
+        abstract: "Remove the profile's credentials from the keyring (idempotent).",
+        discussion: """
+            The running agent forgets its token. The tenant does not: a token already issued stays valid \
+            until it expires or a new one is generated (Risk Cloud has no revoke endpoint). To cut it off, \
+            generate a new one in Risk Cloud (Profile → Access Key → Generate Access Key) and Reset Secret Key.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var agent: SocketOption
@@ -25,7 +30,8 @@ struct Logout: AsyncParsableCommand {
             }
             Terminal.standardError.write(removed.isEmpty
                 ? "nothing to remove: no credentials stored\n"
-                : "removed credentials for \(removed.joined(separator: ", "))\n")
+                : "removed credentials for \(removed.joined(separator: ", "))\n"
+                    + "note: \(RiskCloudError.tokenOutlivesLogout)\n")
             return .ok
         }
     }
