@@ -55,6 +55,8 @@ struct ShellSyntaxCLITests {
                     world, shell, shell.evaluate("stop"), socket: socket, env: ["RC_AGENT_SOCK": socket])
                 #expect(stopped.status == 0, "\(shell.path): \(stopped)")
                 #expect(stopped.stdout == "unset\n", "\(shell.path) removes RC_AGENT_SOCK: \(stopped)")
+                // `stop` returns once nothing listens; the exiting agent removes the file just after.
+                for _ in 0..<200 where AgentSocket.probe(socket) == .stale { try await Task.sleep(nanoseconds: 50_000_000) }
                 #expect(AgentSocket.probe(socket) == .absent, "\(shell.path)")
             }
         }
