@@ -29,6 +29,8 @@ packages=(
     lintian             # make test-packaging: the .deb's checks
     man-db groff-base   # make test-packaging: man -l renders the generated page
     binutils            # make deb: strip; readelf for the release-binary check
+    tcsh fish           # start/stop tests evaluate the csh and fish lines in the real shells
+    bsdutils            # script: api's pretty output tested under a pseudo-terminal
 )
 missing=()
 for p in "${packages[@]}"; do

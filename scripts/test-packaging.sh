@@ -171,13 +171,23 @@ t_bash_completion() {
         printf "%s\n" "${COMPREPLY[@]}"
         printf "%s\n" "${COMPREPLY[@]}" | grep -qx daemon
         printf "%s\n" "${COMPREPLY[@]}" | grep -qx login
+        printf "%s\n" "${COMPREPLY[@]}" | grep -qx profile
+        COMPREPLY=() COMP_WORDS=(rc-agent profile "") COMP_CWORD=2 COMP_LINE="rc-agent profile " COMP_POINT=17
+        "$fn" rc-agent "" profile || true
+        printf "%s\n" "${COMPREPLY[@]}" | grep -qx use
+        COMPREPLY=() COMP_WORDS=(rc-agent token --f) COMP_CWORD=2 COMP_LINE="rc-agent token --f" COMP_POINT=18
+        "$fn" rc-agent --f token || true
+        printf "%s\n" "${COMPREPLY[@]}" | grep -qx -- --format
     ' bash "$f" "$tmp"
 }
-check "bash completion sources cleanly and completes subcommands" t_bash_completion
+check "bash completion sources cleanly and completes subcommands (profile use, token --format)" t_bash_completion
 
 t_zsh_fish() {
     grep -q '^#compdef rc-agent' "$x/usr/share/zsh/vendor-completions/_rc-agent" || { echo "_rc-agent: no #compdef"; return 1; }
     grep -qE "complete -c '?rc-agent'?" "$x/usr/share/fish/vendor_completions.d/rc-agent.fish" || { echo "fish: no complete -c"; return 1; }
+    for f in "$x/usr/share/zsh/vendor-completions/_rc-agent" "$x/usr/share/fish/vendor_completions.d/rc-agent.fish"; do
+        grep -q "profile" "$f" && grep -q "format" "$f" || { echo "$f: no profile command or --format"; return 1; }
+    done
     if command -v zsh >/dev/null; then zsh -n "$x/usr/share/zsh/vendor-completions/_rc-agent" || return 1; fi
     if command -v fish >/dev/null; then fish -n "$x/usr/share/fish/vendor_completions.d/rc-agent.fish" || return 1; fi
 }
@@ -192,7 +202,10 @@ t_man() {
     [ $rc -eq 0 ] && [ ! -s "$tmp/man.err" ] || return 1
     head -5 "$tmp/man.txt"
     grep -q "rc-agent $version" "$tmp/man.txt" || { echo "the page does not show rc-agent $version"; return 1; }
-    grep -qw SYNOPSIS "$tmp/man.txt" && grep -qw daemon "$tmp/man.txt" && grep -q "Risk Cloud" "$tmp/man.txt"
+    grep -qw SYNOPSIS "$tmp/man.txt" && grep -qw daemon "$tmp/man.txt" && grep -q "Risk Cloud" "$tmp/man.txt" || return 1
+    for word in "profile, profiles" "--format" "--refresh" "--fish"; do
+        grep -q -- "$word" "$tmp/man.txt" || { echo "the page does not mention $word"; return 1; }
+    done
 }
 check "man -l renders rc-agent.1.gz (version, synopsis, subcommands)" t_man
 

@@ -47,6 +47,11 @@ public struct AgentClient: Sendable {
         try decode(AgentStatus.self, from: try await send("GET", "/v1/status"))
     }
 
+    /// `POST /v1/reload`: the agent re-reads the config file (as on SIGHUP).
+    public func reload() async throws {
+        _ = try await send("POST", "/v1/reload")
+    }
+
     /// `POST /v1/shutdown`: asks the agent to exit (it answers first).
     public func shutdown() async throws {
         _ = try await send("POST", "/v1/shutdown")

@@ -8,6 +8,8 @@ public enum AgentNotice {
         case noAgent
         /// The agent forgot its token (and, when asked, fetched a new one that expires at this RFC 3339 time).
         case refreshed(expiresAt: String?)
+        /// The agent re-read the config file.
+        case reloaded
         /// The agent answered with an error (its message; never a secret).
         case failed(String)
         /// The socket is another user's: nothing was sent. The command ends with this error
@@ -23,6 +25,23 @@ public enum AgentNotice {
 
     /// Best effort: a failure here never undoes what the command already did.
     public static func credentialsChanged(profile: String, socketPath: String, fetchNew: Bool) async -> Result {
+        await tell(socketPath: socketPath) { client in
+            try await client.forget(profile: profile)
+            guard fetchNew else { return .refreshed(expiresAt: nil) }
+            return .refreshed(expiresAt: try await client.token(profile: profile).expiresAt)
+        }
+    }
+
+    /// The config file changed (`profile use`): the agent re-reads it (`POST /v1/reload`), so a
+    /// request without a profile gets the new default. Best effort, like ``credentialsChanged``.
+    public static func configChanged(socketPath: String) async -> Result {
+        await tell(socketPath: socketPath) { client in
+            try await client.reload()
+            return .reloaded
+        }
+    }
+
+    private static func tell(socketPath: String, _ body: (AgentClient) async throws -> Result) async -> Result {
         let client = AgentClient(socketPath: socketPath, timeout: 30)
         do {
             guard try await client.isAlive() else { return .noAgent }
@@ -30,9 +49,7 @@ public enum AgentNotice {
             return .refused(error)
         }
         do {
-            try await client.forget(profile: profile)
-            guard fetchNew else { return .refreshed(expiresAt: nil) }
-            return .refreshed(expiresAt: try await client.token(profile: profile).expiresAt)
+            return try await body(client)
         } catch let error as UntrustedAgentError {
             return .refused(error)
         } catch let error as RCAgentError {

@@ -39,6 +39,10 @@ public final class AgentProfiles: Sendable {
         onLoad(fresh)
     }
 
+    /// The profile a request without `profile` means: `[defaults] profile`, else `default` (as on
+    /// the command line).
+    public var defaultProfile: String { snapshot.withLock { $0.defaultProfile } ?? "default" }
+
     /// Every profile and its configured URL.
     public var all: [String: String?] { snapshot.withLock { $0.profiles.mapValues(\.url) } }
 

@@ -31,7 +31,7 @@ struct RCAgentCommand: AsyncParsableCommand {
         version: RCAgentVersion.current,
         subcommands: [
             Login.self, Logout.self, Status.self, Rotate.self,
-            Daemon.self, Start.self, Stop.self, Token.self, Exec.self, Doctor.self, Api.self,
+            Daemon.self, Start.self, Stop.self, Token.self, Exec.self, Doctor.self, Api.self, Profile.self,
         ]
     )
 }

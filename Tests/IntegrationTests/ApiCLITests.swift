@@ -35,6 +35,31 @@ struct ApiCLITests {
         }
     }
 
+    /// On a terminal (a pseudo-terminal from `script`) the JSON is indented; piped it is the
+    /// tenant's bytes unchanged.
+    @Test func prettyOnATerminalRawWhenPiped() async throws {
+        try await LoggedInSession.withLoggedIn { session, state, _ in
+            let piped = try await session.run(["api", "/api/v2/records?size=2"], env: Self.autostart)
+            #expect(piped.status == 0, "\(piped)")
+            #expect(!piped.stdout.contains("\n  "), "raw when piped: \(piped)")
+            let raw = try #require(JSONSerialization.jsonObject(with: Data(piped.stdout.utf8)) as? [String: Any])
+
+            var environment = session.sandbox.environment.merging(Self.autostart) { $1 }
+            environment["RC_BIN"] = Binaries.rcAgent
+            environment["RC_P"] = session.profile
+            let terminal = try await runProcess(
+                "/usr/bin/script", ["-qec", #""$RC_BIN" api '/api/v2/records?size=2' --profile "$RC_P""#, "/dev/null"],
+                environment: environment)
+            #expect(terminal.status == 0, "\(terminal)")
+            // The terminal turns \n into \r\n.
+            let text = terminal.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+            #expect(text.contains("{\n  \""), "indented on a terminal: \(terminal)")
+            let pretty = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(terminal)")
+            #expect(NSDictionary(dictionary: pretty).isEqual(to: raw), "the same document")
+            #expect(await state.apiRequestCount == 2)
+        }
+    }
+
     @Test func paginateCollectsEveryPage() async throws {
         try await LoggedInSession.withLoggedIn { session, state, _ in
             await state.setRecordCount(45)
@@ -62,7 +87,8 @@ struct ApiCLITests {
             await state.inject(.status(401, body: nil), times: 5, target: .api)
             let refused = try await session.run(["api", "/api/v2/records"])
             #expect(refused.status == 1, "\(refused)")
-            #expect(refused.stderr.contains("rejected the access token"))
+            #expect(refused.stderr.contains("refused a token its token endpoint had just issued"), "\(refused)")
+            #expect(refused.stderr.contains("permission problems can come back as 401"), "\(refused)")
             #expect(await state.apiRequestCount == 5)
         }
     }

@@ -179,14 +179,35 @@ struct DoctorCLITests {
             await state.inject(.status(401, body: nil), times: 1, target: .api)
             let once = try await session.run(["doctor"])
             #expect(once.status == 0, "\(once)")
-            #expect(Self.lines(once.stdout)["records"]?.text.contains("a fresh one worked") == true, "\(once)")
+            let replaced = try #require(Self.lines(once.stdout)["records"], "\(once)")
+            #expect(replaced.mark == "!", "a token refused moments after it was issued is a warning: \(once)")
+            #expect(replaced.text.contains("a token generated elsewhere for the same Client ID"), "\(once)")
+            #expect(once.stdout.contains("its own service account"), "\(once)")
 
             await state.inject(.status(401, body: nil), times: 2, target: .api)
             let before = await state.tokenRequestCount
             let twice = try await session.run(["doctor"])
             #expect(twice.status == 1, "\(twice)")
-            #expect(Self.lines(twice.stdout)["records"]?.text.contains("rejected the access token") == true)
+            let refused = try #require(Self.lines(twice.stdout)["records"], "\(twice)")
+            #expect(refused.text.contains("refused a token its token endpoint had just issued"), "\(twice)")
+            #expect(refused.text.contains("generated elsewhere for the same Client ID"), "\(twice)")
+            #expect(refused.text.contains("permission problems can come back as 401, as 403 or as an empty list"))
             #expect(await state.tokenRequestCount == before + 2, "one token for auth, one refetch")
+        }
+    }
+
+    @Test func noRecordsIsAWarningNotASuccess() async throws {
+        try await LoggedInSession.withLoggedIn { session, state, url in
+            await state.setRecordCount(0)
+            let result = try await session.run(["doctor"])
+            #expect(result.status == 0, "\(result)")
+            let line = try #require(Self.lines(result.stdout)["records"], "\(result)")
+            #expect(line.mark == "!", "\(result)")
+            #expect(line.text.contains("0 records visible"), "\(result)")
+            #expect(line.text.contains("list endpoints leave out records the user cannot see"), "\(result)")
+            await state.setRecordCount(1)
+            let one = try await session.run(["doctor"])
+            #expect(Self.lines(one.stdout)["records"]?.mark == "✓", "\(one)")
         }
     }
 

@@ -159,6 +159,8 @@ struct LoginCLITests {
         let first = try await sandbox.rcAgent(["logout", "--profile", profile])
         #expect(first.status == 0, "\(first)")
         #expect(first.stderr.contains("removed credentials for \(profile)"))
+        #expect(first.stderr.contains("stays valid on the tenant until it expires or a new one is generated"), "\(first)")
+        #expect(first.stderr.contains("Reset Secret Key"), "\(first)")
         let second = try await sandbox.rcAgent(["logout", "--profile", profile])
         #expect(second.status == 0, "\(second)")
         #expect(try await TestKeyring.secret(profile: profile, environment: sandbox.environment) == nil)

@@ -132,6 +132,18 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             #expect(diagnosis.kind == .tokenRejected)
             #expect(diagnosis.isRetryable)
             expectNoLeak(diagnosis, tokens: [token.value.reveal()])
+
+            // The same 401 after a token fetched for the retry: replaced elsewhere, or a permission problem.
+            let fresh = try #require(
+                RiskCloudError.forResponse(
+                    status: answer.status, headers: answer.headers, body: answer.body, tenant: tenant,
+                    path: "/api/v2/records", endpoint: .api, now: start, freshToken: true))
+            #expect(fresh.kind == .freshTokenRejected)
+            #expect(fresh.code == diagnosis.code && fresh.exitStatus == diagnosis.exitStatus)
+            #expect(!fresh.isRetryable)
+            #expect(fresh.message.contains("generated elsewhere for the same Client ID"))
+            #expect(fresh.message.contains("401, as 403 or as an empty list"))
+            #expect(fresh.hint?.contains("its own service account") == true)
         }
     }
 

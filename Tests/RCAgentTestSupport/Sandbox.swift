@@ -52,6 +52,8 @@ package struct Sandbox: Sendable {
         env["XDG_STATE_HOME"] = root + "/state"
         env["XDG_RUNTIME_DIR"] = root + "/run"
         env["RC_AGENT_NO_AUTOSTART"] = "1"
+        // `start`/`stop` print the syntax of $SHELL: the same lines whichever shell runs the suite.
+        env["SHELL"] = "/bin/sh"
         environment = env
     }
 

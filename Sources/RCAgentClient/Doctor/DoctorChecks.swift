@@ -180,7 +180,10 @@ enum DoctorChecks {
     }
 
     /// `records` (guide steps 2 and 3): the bearer token works on the least-privilege endpoint;
-    /// a 401 gets one fresh token. Hands on the token that worked.
+    /// a 401 gets one fresh token. The token `auth` just fetched is fresh too, so a 401 here means
+    /// something replaced it (a warning when the next one works) or a permission problem; no
+    /// records is a warning, as the tenant leaves out what the user cannot see. Hands on the token
+    /// that worked.
     struct Records {
         let clock: any AgentClock
 
@@ -198,12 +201,19 @@ enum DoctorChecks {
                 renewed = true
                 response = try await transport.bearerGET(tenant: tenant, path: recordsPath, token: current.value)
             }
-            try diagnose(response, tenant: tenant, path: recordsPath, token: current, now: clock.now())
+            try diagnose(response, tenant: tenant, path: recordsPath, token: current, now: clock.now(), freshToken: true)
             let total = try v2Page(response, tenant: tenant, path: recordsPath)
-            return .ok(
-                "GET \(recordsPath) with the bearer token: HTTP \(response.status)"
-                    + (total.map { ", \($0) record\($0 == 1 ? "" : "s") visible" } ?? "")
-                    + (renewed ? " (the first token was refused; a fresh one worked)" : ""), current)
+            let message = "GET \(recordsPath) with the bearer token: HTTP \(response.status)"
+                + (total.map { ", \($0) record\($0 == 1 ? "" : "s") visible" } ?? "")
+            if renewed {
+                let note = RiskCloudError.tokenReplacedElsewhere
+                return .warn(message + "; but " + note.message, hint: note.hint, current)
+            }
+            if total == 0 {
+                let note = RiskCloudError.emptyListNote
+                return .warn(message + "; " + note.message, hint: note.hint, current)
+            }
+            return .ok(message, current)
         }
     }
 
@@ -338,11 +348,13 @@ enum DoctorChecks {
 
     /// Throws the diagnosis of a non-2xx answer to a bearer call.
     static func diagnose(
-        _ response: UpstreamResponse, tenant: TenantURL, path: String, token: AccessToken, now: Date
+        _ response: UpstreamResponse, tenant: TenantURL, path: String, token: AccessToken, now: Date,
+        freshToken: Bool = false
     ) throws {
         if let error = RiskCloudError.forResponse(
             status: response.status, headers: response.headers, body: response.body, tenant: tenant,
-            path: String(path.prefix { $0 != "?" }), endpoint: .api, now: now, redacting: [token.value.reveal()])
+            path: String(path.prefix { $0 != "?" }), endpoint: .api, now: now, redacting: [token.value.reveal()],
+            freshToken: freshToken)
         {
             throw error
         }

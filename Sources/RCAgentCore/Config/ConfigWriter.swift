@@ -19,6 +19,27 @@ public struct ConfigWriter: Sendable {
 
     /// Stages the config with `[profiles.PROFILE] url = URL` (and `backend = BACKEND` when given) set.
     public func prepare(profile: String, url: String, backend: CredentialBackend? = nil) throws -> PreparedConfig {
+        try prepare(
+            key: "profiles.\(profile)",
+            check: { $0.profiles[profile]?.url == url && (backend == nil || $0.profiles[profile]?.backend == backend) }
+        ) {
+            var updated = Self.setting("url", to: url, profile: profile, in: $0)
+            if let backend { updated = Self.setting("backend", to: backend.rawValue, profile: profile, in: updated) }
+            return updated
+        }
+    }
+
+    /// Stages the config with `[defaults] profile = PROFILE` set (`rc-agent profile use`).
+    public func prepare(defaultProfile profile: String) throws -> PreparedConfig {
+        try prepare(key: "defaults.profile", check: { $0.defaultProfile == profile }) {
+            Self.setting("profile", to: profile, headers: ["[defaults]"], newHeader: "[defaults]", in: $0)
+        }
+    }
+
+    /// Stages `update(current text)`, after checking that it parses and `check` holds for it.
+    private func prepare(
+        key: String, check: (ConfigFile) -> Bool, update: (String) -> String
+    ) throws -> PreparedConfig {
         let target = try Self.target(of: path)
         let original = try FileManager.default.contents(atPath: target).map { data -> String in
             guard let text = String(data: data, encoding: .utf8) else {
@@ -26,16 +47,9 @@ public struct ConfigWriter: Sendable {
             }
             return text
         } ?? ""
-        var updated = Self.setting("url", to: url, profile: profile, in: original)
-        if let backend { updated = Self.setting("backend", to: backend.rawValue, profile: profile, in: updated) }
-        let check = try ConfigFile.parse(updated, path: path)
-        guard check.profiles[profile]?.url == url else {
-            throw ConfigError(path: path, line: nil, key: "profiles.\(profile).url",
-                reason: "could not be updated automatically; set it by hand")
-        }
-        if let backend, check.profiles[profile]?.backend != backend {
-            throw ConfigError(path: path, line: nil, key: "profiles.\(profile).backend",
-                reason: "could not be updated automatically; set it by hand")
+        let updated = update(original)
+        guard check(try ConfigFile.parse(updated, path: path)) else {
+            throw ConfigError(path: path, line: nil, key: key, reason: "could not be updated automatically; set it by hand")
         }
         let directory = (target as NSString).deletingLastPathComponent
         try PrivateFiles.makeDirectory(directory)
@@ -81,9 +95,15 @@ public struct ConfigWriter: Sendable {
 
     /// `text` with the profile's `key` line replaced, or added under its table, or a new table appended.
     static func setting(_ key: String, to value: String, profile: String, in text: String) -> String {
+        let headers: Set<String> = ["[profiles.\(profile)]", "[profiles.\"\(profile)\"]", "[profiles.'\(profile)']"]
+        return setting(key, to: value, headers: headers, newHeader: "[profiles.\(profile)]", in: text)
+    }
+
+    /// `text` with `key = "value"` replaced in the table that starts with one of `headers`, or added
+    /// under that table's header, or a new table `newHeader` appended. Every other line is kept.
+    static func setting(_ key: String, to value: String, headers: Set<String>, newHeader: String, in text: String) -> String {
         var lines = text.components(separatedBy: "\n")
         let assignment = "\(key) = \(tomlQuoted(value))"
-        let headers: Set<String> = ["[profiles.\(profile)]", "[profiles.\"\(profile)\"]", "[profiles.'\(profile)']"]
         if let headerIndex = lines.firstIndex(where: { headers.contains($0.trimmingCharacters(in: .whitespaces)) }) {
             var index = headerIndex + 1
             while index < lines.count, !lines[index].trimmingCharacters(in: .whitespaces).hasPrefix("[") {
@@ -100,7 +120,7 @@ public struct ConfigWriter: Sendable {
         var result = text
         if !result.isEmpty && !result.hasSuffix("\n") { result += "\n" }
         if !result.isEmpty { result += "\n" }
-        return result + "[profiles.\(profile)]\n\(assignment)\n"
+        return result + "\(newHeader)\n\(assignment)\n"
     }
 
     static func tomlQuoted(_ value: String) -> String {

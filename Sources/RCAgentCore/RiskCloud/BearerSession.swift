@@ -27,6 +27,9 @@ package actor BearerSession {
         try TenantURL(parsing: try await token().url)
     }
 
+    /// True once the session fetched a new token after a 401: a later 401 is on a fresh token.
+    package var refreshedOnce: Bool { refreshed }
+
     /// A new token after a 401, or nil when this session already refreshed once.
     package func refresh() async throws -> TokenResponse? {
         guard !refreshed else { return nil }

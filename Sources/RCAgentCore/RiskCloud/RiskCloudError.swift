@@ -13,6 +13,9 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
         case credentialsRejected
         /// 401 on a bearer call: the access token is wrong, expired or revoked.
         case tokenRejected
+        /// 401 on a bearer call with a token the token endpoint had just issued: another token
+        /// generated for the same Client ID replaced it, or a permission problem answered as 401.
+        case freshTokenRejected
         /// 400: malformed request; `message` is the body's `message`, if any.
         case badRequest(message: String?)
         /// 403: authenticated, but not allowed; `message` is the body's `message`, if any.
@@ -78,7 +81,7 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
     public var code: ErrorCode {
         switch kind {
         case .credentialsRejected: return .credentialsRejected
-        case .tokenRejected: return .tokenRejected
+        case .tokenRejected, .freshTokenRejected: return .tokenRejected
         case .badRequest: return .tenantBadRequest
         case .forbidden: return .tenantForbidden
         case .notFound: return .tenantNotFound
@@ -94,7 +97,7 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
     /// The HTTP status the tenant answered with, or nil when there was no HTTP answer.
     public var upstreamStatus: Int? {
         switch kind {
-        case .credentialsRejected, .tokenRejected: return 401
+        case .credentialsRejected, .tokenRejected, .freshTokenRejected: return 401
         case .badRequest: return 400
         case .forbidden: return 403
         case .notFound: return 404
@@ -114,7 +117,7 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
         case .unexpectedResponse(let status, _):
             // A 200 maintenance page or a 5xx-like oddity may pass; a 3xx/4xx will not.
             return status < 300 || status >= 500
-        case .credentialsRejected, .badRequest, .forbidden, .notFound, .tls, .badSetting:
+        case .credentialsRejected, .freshTokenRejected, .badRequest, .forbidden, .notFound, .tls, .badSetting:
             return false
         }
     }
@@ -146,6 +149,11 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
             return "the tenant rejected the access token (401 Unauthorized at \(at)). "
                 + "Guide case \"401 Unauthorized\": an incorrect or expired API access token "
                 + "(a secret reset may also have revoked it)"
+        case .freshTokenRejected:
+            return "the tenant refused a token its token endpoint had just issued (401 Unauthorized at \(at)). "
+                + "A token generated elsewhere for the same Client ID (the UI's Generate Access Key, Postman, "
+                + "another script or integration) invalidates ours; and permission problems can come back as "
+                + "401, as 403 or as an empty list, not only as 403"
         case .badRequest(let detail):
             return "the tenant refused the request as malformed (400 Bad Request at \(at))"
                 + (detail.map { ": \($0)" } ?? "")
@@ -208,6 +216,11 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
         case .tokenRejected:
             return "fetch a new token (rc-agent does this once by itself); if the new one is rejected too, reset "
                 + "the secret (Profile → Access Key → Reset Secret Key), then `rc-agent login`"
+        case .freshTokenRejected:
+            return "find what else uses this Client ID and give each integration its own service account "
+                + "(LogicGate's advice); check the user's roles and access to this resource with your Risk Cloud "
+                + "admin and try it in the UI as that user; a script that holds a token takes a new one with "
+                + "`rc-agent token --refresh`"
         case .badRequest:
             return "check the endpoint and payload against the API documentation and read the tenant's message "
                 + "above (guide steps 2 and 3)"
@@ -250,6 +263,31 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
         }
     }
 
+    /// Doctor's warning when the token the tenant issued moments ago was refused and the next one
+    /// worked: something else fetched a token for the same Client ID in between.
+    public static let tokenReplacedElsewhere = (
+        message: "the token the tenant issued moments ago was refused and a new one worked: a token generated "
+            + "elsewhere for the same Client ID (the UI's Generate Access Key, Postman, another script or "
+            + "integration) invalidates the one the agent holds",
+        hint: "give each integration its own service account (LogicGate's advice); the agent's proxy and "
+            + "`rc-agent api` recover by themselves, a script that holds a token runs `rc-agent token --refresh` "
+            + "after a 401")
+
+    /// Doctor's warning when a list endpoint answered with no items: the tenant leaves out what the
+    /// user cannot see, so an empty list proves nothing about access.
+    public static let emptyListNote = (
+        message: "no records visible: list endpoints leave out records the user cannot see, so 0 records "
+            + "may be a permission problem rather than an empty tenant",
+        hint: "if the tenant has records, check the user's roles and application access with your Risk Cloud "
+            + "admin, or look at the records in the UI as that user")
+
+    /// What `logout` adds: the tenant has no revoke endpoint.
+    public static let tokenOutlivesLogout =
+        "a token already issued stays valid on the tenant until it expires or a new one is generated "
+        + "(Risk Cloud has no revoke endpoint). To cut it off now: in Risk Cloud, Profile → Access Key → "
+        + "Generate Access Key (the new token replaces the old one), and Reset Secret Key so the removed "
+        + "secret cannot fetch another"
+
     private static func excerptSuffix(_ excerpt: String) -> String {
         excerpt.isEmpty ? " (empty body)" : "; body: \(excerpt)"
     }
@@ -269,7 +307,7 @@ extension RiskCloudError {
     ///   - redacting: values that must never appear in an excerpt (the secret, the token).
     public static func forResponse(
         status: Int, headers: [(name: String, value: String)], body: [UInt8], tenant: TenantURL, path: String,
-        endpoint: Endpoint, now: Date, redacting: [String] = []
+        endpoint: Endpoint, now: Date, redacting: [String] = [], freshToken: Bool = false
     ) -> RiskCloudError? {
         func make(_ kind: Kind) -> RiskCloudError { RiskCloudError(kind, tenant: tenant.base, path: path) }
         func header(_ name: String) -> String? {
@@ -279,7 +317,8 @@ extension RiskCloudError {
         case 200..<300:
             return nil
         case 401:
-            return make(endpoint == .token ? .credentialsRejected : .tokenRejected)
+            if endpoint == .token { return make(.credentialsRejected) }
+            return make(freshToken ? .freshTokenRejected : .tokenRejected)
         case 400:
             return make(.badRequest(message: ResponseExcerpt.jsonMessage(body, redacting: redacting)))
         case 403:

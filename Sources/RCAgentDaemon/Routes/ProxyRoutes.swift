@@ -105,7 +105,7 @@ struct ProxyRoutes: Sendable {
             }
             let diagnosis = RiskCloudError.forResponse(
                 status: upstream.status, headers: upstream.headers, body: [], tenant: tenant, path: target.path,
-                endpoint: .api, now: clock.now())
+                endpoint: .api, now: clock.now(), freshToken: await session.refreshedOnce)
             logged["status"] = "\(upstream.status)"
             if let diagnosis { logged["diagnosis"] = "\(diagnosis.code)" }
             audit.info("proxied", metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })

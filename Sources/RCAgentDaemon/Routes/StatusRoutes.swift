@@ -2,14 +2,25 @@ import Foundation
 import Hummingbird
 import RCAgentCore
 
-/// `GET /v1/status`, `GET /healthz`, `POST /v1/shutdown`.
+/// `GET /v1/status`, `GET /healthz`, `POST /v1/reload`, `POST /v1/shutdown`.
 struct StatusRoutes: Sendable {
     let api: AgentAPI
 
     func register(on router: Router<AgentRequestContext>) {
         router.get("/v1/status", use: statusDocument)
         router.get("/healthz", use: health)
+        router.post("/v1/reload", use: reload)
         router.post("/v1/shutdown", use: shutdown)
+    }
+
+    /// What SIGHUP does, for a client that changed the config (`rc-agent profile use`): the config
+    /// again, and no backoff or `credentials_rejected` latch. A config that does not parse is
+    /// the answer's error, and the agent keeps the one it had.
+    @Sendable func reload(_ request: Request, context: AgentRequestContext) async throws -> Response {
+        context.logger.info("reload requested", metadata: ["peer_pid": "\(context.peer.pid)"])
+        try api.profiles.reload()
+        await api.cache.resetFailures()
+        return try AgentResponse.encoded(WireJSON.Acknowledgement())
     }
 
     @Sendable func statusDocument(_ request: Request, context: AgentRequestContext) async throws -> Response {

@@ -15,7 +15,7 @@ struct TokenRoutes: Sendable {
 
     /// A token with at least `min_valid` seconds left.
     @Sendable func token(_ request: Request, context: AgentRequestContext) async throws -> Response {
-        let profile = try Self.profile(request)
+        let profile = try profile(request)
         let minValid = try Self.minValid(request)
         try requireKnown(profile)
         let served = try await api.cache.token(profile: profile, minValid: minValid)
@@ -25,7 +25,7 @@ struct TokenRoutes: Sendable {
 
     /// A token fetched now (forced refreshes close together share one call).
     @Sendable func refresh(_ request: Request, context: AgentRequestContext) async throws -> Response {
-        let profile = try Self.profile(request)
+        let profile = try profile(request)
         try requireKnown(profile)
         let served = try await api.cache.refresh(profile: profile)
         logServed(served, route: "refresh", peer: context.peer)
@@ -37,7 +37,7 @@ struct TokenRoutes: Sendable {
     /// refused: a script that answers every 401 with `DELETE` and `GET` must not make the agent
     /// send the same refused secret again and again.
     @Sendable func forget(_ request: Request, context: AgentRequestContext) async throws -> Response {
-        let profile = try Self.profile(request)
+        let profile = try profile(request)
         try? api.profiles.reload()
         let metadata: Logger.Metadata = ["profile": "\(profile)", "peer_pid": "\(context.peer.pid)"]
         if let refused = await api.cache.rejectedCredential(profile: profile),
@@ -85,8 +85,9 @@ struct TokenRoutes: Sendable {
         return response
     }
 
-    static func profile(_ request: Request) throws -> String {
-        let name = request.uri.queryParameters.get("profile") ?? "default"
+    /// The `profile` parameter, else the config's default profile.
+    func profile(_ request: Request) throws -> String {
+        let name = request.uri.queryParameters.get("profile") ?? api.profiles.defaultProfile
         guard ProfileName.isValid(name) else {
             throw AgentError.badRequest("invalid profile name '\(name)'", hint: ProfileName.rule)
         }

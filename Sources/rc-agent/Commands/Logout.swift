@@ -10,7 +10,10 @@ struct Logout: AsyncParsableCommand {
         abstract: "Remove the profile's credentials from the keyring (idempotent).",
         discussion: """
             Works on the stores (secret-service, keyctl). A profile whose credentials come from the \
-            environment or a file is refused with where to remove them instead (exit 64).
+            environment or a file is refused with where to remove them instead (exit 64). \
+            The running agent forgets its token. The tenant does not: a token already issued stays valid \
+            until it expires or a new one is generated (Risk Cloud has no revoke endpoint). To cut it off, \
+            generate a new one in Risk Cloud (Profile → Access Key → Generate Access Key) and Reset Secret Key.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -33,7 +36,8 @@ struct Logout: AsyncParsableCommand {
             }
             Terminal.standardError.write(removed.isEmpty
                 ? "nothing to remove: no credentials stored\n"
-                : "removed credentials for \(removed.joined(separator: ", "))\n")
+                : "removed credentials for \(removed.joined(separator: ", "))\n"
+                    + "note: \(RiskCloudError.tokenOutlivesLogout)\n")
             if let refusal { throw refusal }
             return .ok
         }

@@ -9,18 +9,25 @@ import RCAgentLive
 struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start the agent in the background unless one is running.",
-        discussion: "Prints `RC_AGENT_SOCK=PATH; export RC_AGENT_SOCK;` for `eval \"$(rc-agent start)\"`.")
+        discussion: """
+            Prints the line that sets RC_AGENT_SOCK, like ssh-agent, in the syntax of the shell named by \
+            $SHELL (a name ending in csh: csh; fish: fish; otherwise sh) or of the flag given: \
+            `eval "$(rc-agent start)"` (sh, bash, zsh), eval `rc-agent start -c` (csh, tcsh), \
+            `rc-agent start --fish | source` (fish).
+            """)
 
     @OptionGroup var global: GlobalOptions
 
     @OptionGroup var socketOption: SocketOption
+
+    @OptionGroup var shellOption: ShellSyntaxOption
 
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
             let path = socketOption.socketPath
             try await AgentLauncher.start(socketPath: path, settings: settings)
-            Terminal.standardOutput.write("RC_AGENT_SOCK=\(ShellQuote.quote(path)); export RC_AGENT_SOCK;\n")
+            Terminal.standardOutput.write(shellOption.syntax.export("RC_AGENT_SOCK", path))
             return .ok
         }
     }

@@ -9,11 +9,17 @@ import RCAgentLive
 struct Stop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop the agent.",
-        discussion: "Prints `unset RC_AGENT_SOCK;` for eval. Stopping an agent that is not running is not an error.")
+        discussion: """
+            Prints the line that removes RC_AGENT_SOCK, in the shell syntax `start` chooses (`unset \
+            RC_AGENT_SOCK;`, `unsetenv RC_AGENT_SOCK;`, `set -e RC_AGENT_SOCK;`). Stopping an agent that is \
+            not running is not an error.
+            """)
 
     @OptionGroup var global: GlobalOptions
 
     @OptionGroup var socketOption: SocketOption
+
+    @OptionGroup var shellOption: ShellSyntaxOption
 
     func run() async throws {
         try await runReportingErrors {
@@ -21,7 +27,7 @@ struct Stop: AsyncParsableCommand {
             if try await AgentLauncher.stop(socketPath: path) == false {
                 Terminal.standardError.write("rc-agent: no agent is running on \(path)\n")
             }
-            Terminal.standardOutput.write("unset RC_AGENT_SOCK;\n")
+            Terminal.standardOutput.write(shellOption.syntax.unset("RC_AGENT_SOCK"))
             return .ok
         }
     }

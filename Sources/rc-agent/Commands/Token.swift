@@ -5,7 +5,8 @@ import RCAgentCore
 import RCAgentDaemon
 import RCAgentLive
 
-/// `rc-agent token`: the profile's bearer token from the agent, for scripts.
+/// `rc-agent token [--format text|json|header|env] [--refresh]`: the profile's bearer token from the
+/// agent, in the form the consuming tool reads.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
@@ -14,6 +15,15 @@ struct Token: AsyncParsableCommand {
             RC_CLIENT_ID and RC_CLIENT_SECRET (and RC_AGENT_URL) set, the token is fetched by this process \
             instead: no agent, no keyring, nothing written. When the keyring is locked and stderr is a \
             terminal, the desktop's unlock prompt shows (see --no-prompt).
+
+            Formats: text (the token), json (the agent's answer: access_token, expires_at, expires_in, \
+            profile, url), header (`Authorization: Bearer TOKEN`, for `curl -H @-`, so the token is never \
+            in an argv), env (RC_TOKEN=… and RC_URL=… lines, for `set -a; . <(rc-agent token --format env)` \
+            or a .env file).
+
+            A token generated elsewhere for the same Client ID (the UI's Generate Access Key, Postman, \
+            another script) makes the one the agent holds invalid. A script that gets a 401 asks for a \
+            new one with --refresh and retries once.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -23,18 +33,49 @@ struct Token: AsyncParsableCommand {
     @Option(name: .customLong("min-valid"), help: "Seconds the token must still be valid for (default 60).")
     var minValid: Int?
 
-    @Flag(help: "Print the agent's JSON answer (token, expires_at, expires_in, profile, url).")
+    @Option(help: "Output format: text, json, header or env (default text).")
+    var format: TokenFormat?
+
+    @Flag(help: "Same as --format json.")
     var json = false
+
+    @Flag(help: "Fetch a new token now, even if the held one is still valid (after a 401 from the tenant).")
+    var refresh = false
+
+    func validate() throws {
+        if json, let format, format != .json { throw ValidationError("--json and --format \(format.rawValue) disagree") }
+        if refresh, minValid != nil { throw ValidationError("--refresh fetches a new token: --min-valid has no meaning with it") }
+    }
 
     func run() async throws {
         try await runReportingErrors {
             let settings = try global.settings()
             let token = try await agent.withTokens(settings, prompt: prompt) {
-                try await $0.token(profile: settings.profile, minValid: minValid)
+                refresh
+                    ? try await $0.refresh(profile: settings.profile)
+                    : try await $0.token(profile: settings.profile, minValid: minValid)
             }
             ReminderView.emit(for: token, settings: settings)
-            Terminal.standardOutput.write(json ? try token.jsonText() : token.accessToken.reveal() + "\n")
+            Terminal.standardOutput.write(try TokenView.text(token, format: json ? .json : format ?? .text))
             return .ok
+        }
+    }
+}
+
+/// The forms `rc-agent token` prints a token in.
+enum TokenFormat: String, CaseIterable, ExpressibleByArgument {
+    case text, json, header, env
+}
+
+/// `rc-agent token`'s stdout: the token and nothing else a consumer would have to strip.
+enum TokenView {
+    static func text(_ token: TokenResponse, format: TokenFormat) throws -> String {
+        let value = token.accessToken.reveal()
+        switch format {
+        case .text: return value + "\n"
+        case .json: return try token.jsonText()
+        case .header: return "Authorization: Bearer \(value)\n"
+        case .env: return "RC_TOKEN=\(ShellQuote.quote(value))\nRC_URL=\(ShellQuote.quote(token.url))\n"
         }
     }
 }

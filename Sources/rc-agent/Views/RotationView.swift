@@ -25,6 +25,8 @@ enum RotationView {
         case .refreshed(let expiresAt):
             out += "The running agent dropped its old token and fetched one with the new secret"
             out += expiresAt.map { " (valid until \($0)).\n" } ?? ".\n"
+        case .reloaded:
+            out += "The running agent re-read the config.\n"
         case .failed(let message):
             out += "warning: the running agent could not be refreshed: \(message)\n"
             out += "  run `rc-agent stop` and start it again\n"
