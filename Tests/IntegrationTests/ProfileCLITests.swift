@@ -28,7 +28,7 @@ extension AgentCLITests {
                 #expect(idle.stdout.hasPrefix("   PROFILE"), "a header first: \(idle)")
                 let line = try #require(Self.line(world.profile, in: idle.stdout), "\(idle)")
                 let id = world.session.clientID
-                #expect(line == [world.profile, world.url, "\(id.prefix(4))…\(id.suffix(4))", "keyring", "0d", "ok", "(no", "agent)"],
+                #expect(line == [world.profile, world.url, "\(id.prefix(4))…\(id.suffix(4))", "secret-service", "0d", "ok", "(no", "agent)"],
                     "\(idle)")
                 #expect(AgentSocket.probe(world.socket) == .absent, "list never starts an agent")
 
@@ -47,7 +47,7 @@ extension AgentCLITests {
                 let entries = try #require(document["profiles"] as? [[String: Any]])
                 let entry = try #require(entries.first { $0["profile"] as? String == world.profile }, "\(json.stdout)")
                 #expect(entry["url"] as? String == world.url)
-                #expect(entry["secret"] as? String == "keyring")
+                #expect(entry["secret"] as? String == "secret-service")
                 #expect(entry["keyring"] as? String == "ok")
                 #expect(entry["secret_age_days"] as? Int == 0)
                 #expect((entry["rotation"] as? [String: Any])?["state"] as? String == "ok")
