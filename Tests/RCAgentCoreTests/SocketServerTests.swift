@@ -221,9 +221,25 @@ import Glibc
             #expect(try await AgentClient(socketPath: agent.socket).token(profile: "default").tokenType == "Bearer")
 
             let hugeAnswer = readAll(huge)
-            #expect(hugeAnswer.isEmpty || hugeAnswer.hasPrefix("HTTP/1.1 4"), "\(hugeAnswer.prefix(80))")
+            #expect(hugeAnswer.hasPrefix("HTTP/1.1 431"), "\(hugeAnswer.prefix(80))")
+            #expect(hugeAnswer.contains(#""code":"headers_too_large""#), "\(hugeAnswer.prefix(400))")
             // The slow one is cut off by the request timeout (EOF, not a hang).
             #expect(readAll(slow).isEmpty)
+        }
+    }
+
+    @Test func aBodyOverTheOwnEndpointsLimitIsAnswered413ThenClosed() async throws {
+        try await InProcessAgent.withAgent { agent, _, _ in
+            let client = try AgentSocket.connect(agent.socket)
+            defer { close(client) }
+            let body = String(repeating: "b", count: 20 * 1024)
+            let request = "POST /v1/token/refresh?profile=default HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            _ = request.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            let answer = readAll(client)
+            #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(80))")
+            #expect(answer.lowercased().contains("connection: close"), "\(answer)")
+            #expect(answer.contains(#""code":"request_too_large""#) && answer.contains("16384 bytes"), "\(answer)")
+            #expect(try await curl(agent.socket, "/healthz").status == 200)
         }
     }
 

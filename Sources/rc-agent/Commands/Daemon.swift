@@ -28,9 +28,11 @@ struct Daemon: AsyncParsableCommand {
         try await runReportingErrors {
             let settings = try global.settings()
             let logger = try AgentLogging.bootstrap(level: logLevel, environment: settings.environment)
+            var limits = AgentServerLimits()
+            limits.maximumProxyBodyBytes = settings.proxyMaxBody
             let options = AgentDaemonOptions(
                 socketPath: socketOption.socketPath,
-                inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID))
+                inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID), limits: limits)
             try await AgentDaemon.run(options: options, runtime: LiveEnvironment(settings).agentRuntime(), logger: logger)
             return .ok
         }
