@@ -23,10 +23,10 @@ extension HardeningTests {
                     let before = await state.tokenRequestCount
                     let result = try await session.run(["doctor"], env: ["RC_AGENT_URL": otherURL])
                     #expect(result.status == 64, "\(result)")
-                    let keyring = DoctorCLITests.lines(result.stdout)["keyring"]
-                    #expect(keyring?.mark == "✗", "\(result)")
+                    let credentials = DoctorCLITests.lines(result.stdout)["credentials"]
+                    #expect(credentials?.mark == "✗", "\(result)")
                     #expect(
-                        keyring?.text.contains("stored for \(url), but RC_AGENT_URL names \(otherURL)") == true, "\(result)")
+                        credentials?.text.contains("stored for \(url), but RC_AGENT_URL names \(otherURL)") == true, "\(result)")
                     #expect(result.stdout.contains("rc-agent login --profile \(session.profile) --url \(otherURL)"), "\(result)")
                     #expect(DoctorCLITests.lines(result.stdout)["auth"]?.mark == "-", "auth is skipped: \(result)")
                     #expect(await other.tokenRequestCount == 0, "no token request reached the other tenant")
