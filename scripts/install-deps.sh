@@ -18,6 +18,7 @@ packages=(
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
     hyperfine           # make bench: whole-process timings, interleaved runs
     python3-dbus python3-gi  # scripts/test-notification-service.py: a desktop notification daemon for tests
+    python3             # scripts/interop-client.py: Python's http.client drives the socket API (InteropTests)
     xvfb                # the desktop tests' X display (scripts/with-keyring.sh, RC_WITH_XVFB=1)
     gcr                 # gcr-prompter: gnome-keyring's real unlock prompt, shown under Xvfb
     xdotool             # the desktop tests find the prompt and type into it

@@ -163,9 +163,18 @@ public struct RiskCloudClient: TokenFetching {
     /// silence while the body arrives (errors from the body are AsyncHTTPClient's own).
     public func stream(
         method: String, tenant: TenantURL, path: String, headers: [(name: String, value: String)] = [],
-        body: [UInt8]? = nil, token: Secret?
+        body: TenantRequestBody? = nil, token: Secret?
     ) async throws -> StreamingUpstreamResponse {
-        let request = Self.request(method: method, tenant: tenant, path: path, headers: headers, body: body, token: token)
+        var request = Self.request(method: method, tenant: tenant, path: path, headers: [], body: nil, token: nil)
+        switch body {
+        case nil: break
+        case .bytes(let bytes): request.body = .bytes(ByteBuffer(bytes: bytes))
+        case .stream(let chunks, let length):
+            let declared: HTTPClientRequest.Body.Length = length.map { .known(Int64($0)) } ?? .unknown
+            request.body = .stream(chunks, length: declared)
+        }
+        if body != nil { request.headers.add(name: "Content-Type", value: "application/json") }
+        Self.add(headers: headers, token: token, to: &request)
         let response = try await execute(request, tenant: tenant, path: Self.plainPath(path))
         return StreamingUpstreamResponse(
             status: Int(response.status.code), headers: response.headers.map { (name: $0.name, value: $0.value) },
@@ -186,11 +195,16 @@ public struct RiskCloudClient: TokenFetching {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
+        add(headers: headers, token: token, to: &request)
+        return request
+    }
+
+    /// The caller's headers (minus the reserved ones), then the bearer token.
+    private static func add(headers: [(name: String, value: String)], token: Secret?, to request: inout HTTPClientRequest) {
         for header in headers where !TenantRequest.reservedHeaders.contains(header.name.lowercased()) {
             request.headers.replaceOrAdd(name: header.name, value: header.value)
         }
         if let token { request.headers.replaceOrAdd(name: "Authorization", value: "Bearer " + token.reveal()) }
-        return request
     }
 
     /// `path` without its query: what diagnoses and logs name.

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -38,6 +39,8 @@ struct StandInResponder: HTTPResponder {
             var response = try await api(request, context: context, path: path)
             response.headers[.setCookie] = Self.sessionCookie
             return response
+        case "/api/v2/uploads":
+            return try await upload(request)
         default:
             return Self.json(.notFound, ["status": 404, "message": "No handler found for \(request.method) \(path)"])
         }
@@ -116,6 +119,28 @@ struct StandInResponder: HTTPResponder {
             items = [["id": "app1", "name": "Vendor Risk"], ["id": "app2", "name": "Controls"]]
         }
         return Self.json(.ok, Self.page(items, page: numbers["page"]!, size: numbers["size"]!, url: origin + path))
+    }
+
+    /// `POST /api/v2/uploads` (bearer required): reads the body as it arrives, any size, and
+    /// answers 201 with its length, SHA-256 and content type (also kept in ``StandInState/uploads``).
+    private func upload(_ request: Request) async throws -> Response {
+        await state.countAPIRequest(authorization: request.headers[.authorization])
+        guard request.method == .post else {
+            return Self.json(.methodNotAllowed, ["status": 405, "message": "Request method '\(request.method)' is not supported"])
+        }
+        guard case .accepted = await state.checkBearer(authorization: request.headers[.authorization]) else {
+            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"Risk Cloud\""])
+        }
+        var hash = SHA256()
+        var bytes = 0
+        for try await chunk in request.body {
+            chunk.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
+            bytes += chunk.readableBytes
+        }
+        let digest = hash.finalize().map { String(format: "%02x", $0) }.joined()
+        let upload = StandInUpload(bytes: bytes, sha256: digest, contentType: request.headers[.contentType] ?? "")
+        await state.recordUpload(upload)
+        return Self.json(.created, ["bytes": bytes, "sha256": digest, "content_type": upload.contentType])
     }
 
     /// The v2 page shape: `{content[], links{first,prev,self,next,last}, page{size,totalElements,totalPages,number}}`.

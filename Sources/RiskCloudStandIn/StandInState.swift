@@ -32,6 +32,14 @@ public enum StandInTarget: String, Sendable, CaseIterable {
 ///
 /// Tests in-process call its methods directly; the `rc-standin` binary exposes the same
 /// operations over its `/_standin/…` control API.
+/// One body `POST /api/v2/uploads` received.
+public struct StandInUpload: Sendable, Equatable {
+    public let bytes: Int
+    /// SHA-256 of the body, lower-case hex.
+    public let sha256: String
+    public let contentType: String
+}
+
 public actor StandInState {
     struct Client {
         var secret: String
@@ -77,6 +85,8 @@ public actor StandInState {
     public private(set) var recordPadding = 0
     /// Body bytes of padded record pages handed to the server so far.
     public private(set) var streamedBodyBytes = 0
+    /// What `POST /api/v2/uploads` received, in order.
+    public private(set) var uploads: [StandInUpload] = []
     /// Requests to the token endpoint, including rejected and failed ones.
     public private(set) var tokenRequestCount = 0
     /// Requests to the `/api/v2/…` endpoints, including rejected and failed ones.
@@ -171,6 +181,8 @@ public actor StandInState {
     }
 
     func countStreamed(bytes: Int) { streamedBodyBytes += bytes }
+
+    func recordUpload(_ upload: StandInUpload) { uploads.append(upload) }
 
     /// A record was created: one more in `GET /api/v2/records`. Returns its number.
     func addRecord() -> Int {

@@ -80,6 +80,17 @@ import RCAgentTestSupport
         #expect(error.key == "defaults.remind_before_days")
     }
 
+    @Test func proxyMaxBodyIsReadFromDefaultsAndChecked() throws {
+        #expect(try ConfigFile.parse("[defaults]\nproxy_max_body = 1048576\n", path: "c.toml").proxyMaxBody == 1 << 20)
+        #expect(try ConfigFile.parse("", path: "c.toml").proxyMaxBody == nil)
+        for bad in ["0", "-5", "1.5", "\"64M\""] {
+            let error = try #require(throws: ConfigError.self) {
+                try ConfigFile.parse("[defaults]\nproxy_max_body = \(bad)\n", path: "c.toml")
+            }
+            #expect(error.key == "defaults.proxy_max_body", "\(bad)")
+        }
+    }
+
     @Test func invalidProfileNameInFileIsAnError() throws {
         #expect(throws: ConfigError.self) {
             try ConfigFile.parse("[profiles.\"has space\"]\nurl = \"https://a.logicgate.com\"\n", path: "c.toml")

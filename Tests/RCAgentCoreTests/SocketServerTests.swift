@@ -229,7 +229,8 @@ import Glibc
 
             let hugeAnswer = readAll(huge)
             #expect(hugeAnswer.ending == .closed, "\(hugeAnswer.ending)")
-            #expect(hugeAnswer.text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(hugeAnswer.text.prefix(80))")
+            #expect(hugeAnswer.text.hasPrefix("HTTP/1.1 431"), "\(hugeAnswer.text.prefix(80))")
+            #expect(hugeAnswer.text.contains(#""code":"headers_too_large""#), "\(hugeAnswer.text.prefix(400))")
             // The slow one is cut off by the 2 s request deadline: the server closes it (not the
             // read's 10 s guard), with nothing sent, and not before the deadline.
             let slowAnswer = readAll(slow)
@@ -259,6 +260,23 @@ import Glibc
             let result = await check.run(profile: "default", backend: nil)
             #expect(result.status == .ok, "\(result.message)")
             #expect(result.message.contains("token for 'default' valid"), "\(result.message)")
+        }
+    }
+
+    @Test func aBodyOverTheOwnEndpointsLimitIsAnswered413ThenClosed() async throws {
+        try await InProcessAgent.withAgent { agent, _, _ in
+            let client = try AgentSocket.connect(agent.socket)
+            defer { close(client) }
+            let body = String(repeating: "b", count: 20 * 1024)
+            let request = "POST /v1/token/refresh?profile=default HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            _ = request.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            let read = readAll(client)
+            #expect(read.ending == .closed, "\(read.ending)")
+            let answer = read.text
+            #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(80))")
+            #expect(answer.lowercased().contains("connection: close"), "\(answer)")
+            #expect(answer.contains(#""code":"request_too_large""#) && answer.contains("16384 bytes"), "\(answer)")
+            #expect(try await curl(agent.socket, "/healthz").status == 200)
         }
     }
 

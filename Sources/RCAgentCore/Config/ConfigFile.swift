@@ -38,6 +38,7 @@ public struct ProfileConfig: Sendable, Equatable {
 /// [defaults]
 /// profile = "default"        # used when neither --profile nor RC_PROFILE is given
 /// keyring_timeout = 30       # seconds a keyring call may take (an unlock prompt may show)
+/// proxy_max_body = 67108864  # bytes of a request body the agent's proxy passes on (64 MiB)
 /// rotate_after_days = 90
 /// remind_before_days = 14
 ///
@@ -61,6 +62,8 @@ public struct ConfigFile: Sendable, Equatable {
     public var defaultProfile: String?
     /// `[defaults] keyring_timeout` in seconds.
     public var keyringTimeout: Double?
+    /// `[defaults] proxy_max_body` in bytes.
+    public var proxyMaxBody: Int?
     /// `[profiles.NAME]` tables.
     public var profiles: [String: ProfileConfig]
     /// Human-readable notes about keys rc-agent does not know (kept in the file as they are), and
@@ -148,7 +151,7 @@ public struct ConfigFile: Sendable, Equatable {
             switch key {
             case "defaults":
                 let defaults = try reader.table(table[key], key: "defaults")
-                config.defaults = try reader.profile(defaults, prefix: "defaults", extraKeys: ["profile", "keyring_timeout"])
+                config.defaults = try reader.profile(defaults, prefix: "defaults", extraKeys: ["profile", "keyring_timeout", "proxy_max_body"])
                 config.defaultProfile = try reader.string(defaults["profile"], key: "defaults.profile")
                 if let name = config.defaultProfile, !ProfileName.isValid(name) {
                     throw reader.error(key: "defaults.profile", reason: ProfileName.rule)
@@ -156,6 +159,13 @@ public struct ConfigFile: Sendable, Equatable {
                 config.keyringTimeout = try reader.number(defaults["keyring_timeout"], key: "defaults.keyring_timeout")
                 if let timeout = config.keyringTimeout, timeout <= 0 {
                     throw reader.error(key: "defaults.keyring_timeout", reason: "must be a positive number of seconds")
+                }
+                if let bytes = try reader.number(defaults["proxy_max_body"], key: "defaults.proxy_max_body") {
+                    guard bytes >= 1, bytes <= Double(Int32.max), bytes == bytes.rounded() else {
+                        throw reader.error(
+                            key: "defaults.proxy_max_body", reason: "must be a whole number of bytes between 1 and 2147483647")
+                    }
+                    config.proxyMaxBody = Int(bytes)
                 }
             case "profiles":
                 let profiles = try reader.table(table[key], key: "profiles")

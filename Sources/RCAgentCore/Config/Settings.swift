@@ -42,6 +42,12 @@ public struct Settings: Sendable {
         return config.keyringTimeout ?? Self.defaultKeyringTimeout
     }
 
+    /// Largest request body the agent's proxy passes on: `[defaults] proxy_max_body`, else 64 MiB.
+    public var proxyMaxBody: Int { config.proxyMaxBody ?? Self.defaultProxyMaxBody }
+
+    /// `proxy_max_body` when the config file does not set it.
+    public static let defaultProxyMaxBody = 64 << 20
+
     /// The tenant URL for `profile`: `flag`, then `RC_AGENT_URL`, then the config file, then `stored`
     /// (the URL saved with the credentials). Nil when none of them has one.
     public func tenantURL(profile: String, flag: String? = nil, stored: String? = nil) throws -> TenantURL? {

@@ -45,6 +45,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let notFound = ErrorCode("not_found", exit: .failure, http: 404)
     /// A request body over the limit.
     public static let requestTooLarge = ErrorCode("request_too_large", exit: .failure, http: 413)
+    /// Request headers over the limit.
+    public static let headersTooLarge = ErrorCode("headers_too_large", exit: .failure, http: 431)
     /// The connection limit is reached.
     public static let tooManyConnections = ErrorCode("too_many_connections", exit: .failure, http: 503)
     /// The agent has no HTTP client for the proxy.
@@ -126,7 +128,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let tenantError = ErrorCode("tenant_error", exit: .tenantUnreachable, http: 502)
 
     private static let agentCodes: [ErrorCode] = [
-        .badRequest, .forbidden, .unknownProfile, .notLoggedIn, .notFound, .requestTooLarge, .tooManyConnections,
+        .badRequest, .forbidden, .unknownProfile, .notLoggedIn, .notFound, .requestTooLarge, .headersTooLarge,
+        .tooManyConnections,
         .proxyUnavailable, .proxyBusy, .agentBusy, .internalError, .keyringUnavailable, .keyringLocked,
         .keyringWriteRefused, .keyringUnlockCancelled, .keyringError, .credentialsUnavailable, .readOnlyCredentials,
         .configError, .fileError, .badURL, .urlMismatch,

@@ -24,7 +24,9 @@ struct CachedTokenSource: AgentTokenSource {
 /// The caller's `Authorization`, `Host` and hop-by-hop headers are dropped; the answer keeps its
 /// status, headers (minus hop-by-hop and `Set-Cookie`) and body, and a non-2xx one gets `X-RC-Agent-Diagnosis`
 /// with ``RiskCloudError``'s code. A 401 makes the agent fetch a new token once and send the
-/// request again (the body is buffered, up to the server's body limit, so it can be).
+/// request again when its body is small enough to keep (``retryableBodyBytes``); a larger body
+/// is streamed to the tenant as it arrives (up to `proxy_max_body`, which the server enforces)
+/// and sent once.
 ///
 /// At most ``AgentAPI/maximumProxyStreams`` requests of a profile are in progress (until their
 /// answer's body is passed on); one more is answered `503` (`proxy_busy`). Token requests use a
@@ -50,17 +52,16 @@ struct ProxyRoutes: Sendable {
     let audit: Logger
     let connections: (any TenantConnections)?
     let streams: ProxyStreams
-    /// Largest request body: the server's limit (it closes connections that send more).
-    let maximumBodyBytes: Int
+    /// Largest request body kept in memory so that a 401 can be retried with a fresh token.
+    static let retryableBodyBytes = 16 * 1024
 
-    init(api: AgentAPI, maximumBodyBytes: Int = AgentServerLimits().maximumBodyBytes) {
+    init(api: AgentAPI) {
         cache = api.cache
         profiles = api.profiles
         clock = api.clock
         audit = api.audit
         connections = api.connections
         streams = ProxyStreams(limit: api.maximumProxyStreams)
-        self.maximumBodyBytes = maximumBodyBytes
     }
 
     /// Adds `/v1/proxy/**` for every method the proxy forwards.
@@ -92,12 +93,13 @@ struct ProxyRoutes: Sendable {
                     message: "profile '\(target.profile)' already has \(streams.limit) proxied requests in progress",
                     hint: "wait for one to finish and try again (token requests are not limited)")
             }
-            let body = try await Self.body(of: &request, limit: maximumBodyBytes)
+            await context.acceptBody()
+            let body = try await Self.body(of: &request)
             let headers = Self.forwardable(request.headers.map { (name: $0.name.rawName, value: $0.value) })
             let session = BearerSession(profile: target.profile, tokens: CachedTokenSource(cache: cache, clock: clock))
             let tenant = try await session.tenant()
             let upstream = try await session.exchange(
-                status: \.status, discard: { _ = try? await $0.body.collect(upTo: Self.discardedBodyBytes) }
+                retryable: body?.canResend ?? true, status: \.status, discard: { _ = try? await $0.body.collect(upTo: Self.discardedBodyBytes) }
             ) { token in
                 try await transport.stream(
                     method: request.method.rawValue, tenant: tenant, path: target.pathAndQuery, headers: headers,
@@ -152,18 +154,13 @@ struct ProxyRoutes: Sendable {
         return Response(status: .init(code: upstream.status), headers: headers, body: body)
     }
 
-    /// The request body, or nil when there is none. Throws ``AgentError`` (413) beyond `limit`.
-    private static func body(of request: inout Request, limit: Int) async throws -> [UInt8]? {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw AgentError(
-                .requestTooLarge, message: "the request body is larger than \(limit) bytes",
-                hint: "the proxy buffers request bodies up to \(limit) bytes; send larger ones with `rc-agent api`")
-        }
-        guard buffer.readableBytes > 0 || request.headers[.contentLength] != nil else { return nil }
-        return Array(buffer: buffer)
+    /// The request body: nil when there is none, in hand up to ``retryableBodyBytes`` declared
+    /// by `Content-Length`, else streamed.
+    private static func body(of request: inout Request) async throws -> TenantRequestBody? {
+        let length = request.headers[.contentLength].flatMap(Int.init)
+        guard length != nil || request.headers[.transferEncoding] != nil else { return nil }
+        guard let length, length <= retryableBodyBytes else { return .stream(request.body, length: length) }
+        return .bytes(Array(buffer: try await request.collectBody(upTo: retryableBodyBytes)))
     }
 
     /// `headers` without the hop-by-hop ones and those the `Connection` header names.

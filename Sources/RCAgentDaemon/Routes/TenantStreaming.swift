@@ -6,9 +6,24 @@ import RCAgentCore
 public protocol TenantStreaming: Sendable {
     /// One request, one attempt; the answer's body arrives as the caller reads it.
     func stream(
-        method: String, tenant: TenantURL, path: String, headers: [(name: String, value: String)], body: [UInt8]?,
-        token: Secret?
+        method: String, tenant: TenantURL, path: String, headers: [(name: String, value: String)],
+        body: TenantRequestBody?, token: Secret?
     ) async throws -> StreamingUpstreamResponse
+}
+
+/// The body of a proxied request.
+public enum TenantRequestBody: Sendable {
+    /// All of it, in hand (it can be sent twice).
+    case bytes([UInt8])
+    /// Passed on as it arrives, once; `length` when the caller declared it (`Content-Length`),
+    /// else it goes out chunked.
+    case stream(any AsyncSequence<ByteBuffer, any Error> & Sendable, length: Int?)
+
+    /// False for a streamed body, which can be sent only once.
+    public var canResend: Bool {
+        if case .stream = self { return false }
+        return true
+    }
 }
 
 /// An answer from the tenant whose body is still arriving.

@@ -34,8 +34,10 @@ public struct AgentServerLimits: Sendable, Equatable {
     public var maximumHeaderBytes = 16 * 1024
     /// Number of header fields.
     public var maximumHeaderCount = 64
-    /// A request body (no route takes one) beyond this closes the connection.
+    /// A request body to the agent's own endpoints; more is answered `413` and the connection closed.
     public var maximumBodyBytes = 16 * 1024
+    /// A proxied request body (`/v1/proxy/…`, streamed to the tenant): `[defaults] proxy_max_body`.
+    public var maximumProxyBodyBytes = Settings.defaultProxyMaxBody
     /// Proxied requests in progress per profile (the proxy client's connections per host); more
     /// are answered `503` (`proxy_busy`) at once rather than queued behind them.
     public var maximumProxyStreamsPerProfile = HTTPSettings.defaultConnectionsPerHost
@@ -49,6 +51,14 @@ public struct AgentServerLimits: Sendable, Equatable {
 public struct AgentRequestContextSource: RequestContextSource {
     public let logger: Logger
     public let peer: PeerCredentials
+    /// The connection, for `100 Continue`; nil where there is none (a router tested without a socket).
+    public let channel: (any Channel)?
+
+    public init(logger: Logger, peer: PeerCredentials, channel: (any Channel)? = nil) {
+        self.logger = logger
+        self.peer = peer
+        self.channel = channel
+    }
 }
 
 /// Hummingbird request context for the socket API: carries the peer's credentials.
@@ -57,10 +67,18 @@ public struct AgentRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The connecting process (`SO_PEERCRED`), already checked against the allow-list.
     public let peer: PeerCredentials
+    private let channel: (any Channel)?
 
     public init(source: Source) {
         coreContext = .init(source: source)
         peer = source.peer
+        channel = source.channel
+    }
+
+    /// Tells a client that sent `Expect: 100-continue` to send its body (nothing otherwise): a
+    /// route calls it once it knows it will read the body.
+    func acceptBody() async {
+        try? await channel?.triggerUserOutboundEvent(RequestLimitHandler.AcceptBody()).get()
     }
 }
 
@@ -203,8 +221,8 @@ public final class AgentSocketServer: Service, Sendable {
                 return self.refuse(channel, status: "503 Service Unavailable", error: error)
             }
             let http = HTTP1Channel(
-                responder: { [responder = self.responder, logger = self.logger] request, writer, _ in
-                    let context = AgentRequestContext(source: .init(logger: logger, peer: peer))
+                responder: { [responder = self.responder, logger = self.logger] request, writer, channel in
+                    let context = AgentRequestContext(source: .init(logger: logger, peer: peer, channel: channel))
                     let response: Response
                     do {
                         response = try await responder.respond(to: request, context: context)
@@ -218,7 +236,7 @@ public final class AgentSocketServer: Service, Sendable {
                 },
                 configuration: .init(
                     additionalChannelHandlers: [
-                        RequestDeadlineHandler(timeout: limits.requestTimeout, maximumBodyBytes: limits.maximumBodyBytes)
+                        RequestLimitHandler(limits: limits)
                     ],
                     idleTimeout: nil,
                     httpDecoderConfiguration: .init(
@@ -259,60 +277,6 @@ public final class AgentSocketServer: Service, Sendable {
             channel.close(mode: .input, promise: nil)
             channel.eventLoop.scheduleTask(in: limits.shutdownGrace) { channel.close(promise: nil) }
         }
-    }
-}
-
-/// Closes a connection whose client does not deliver a complete request within `timeout` of
-/// connecting or of the previous response, and one whose body exceeds the limit.
-final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
-
-    private let timeout: TimeAmount
-    private let maximumBodyBytes: Int
-    private var deadline: Scheduled<Void>?
-    private var bodyBytes = 0
-
-    init(timeout: TimeAmount, maximumBodyBytes: Int) {
-        self.timeout = timeout
-        self.maximumBodyBytes = maximumBodyBytes
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head:
-            bodyBytes = 0
-        case .body(let buffer):
-            bodyBytes += buffer.readableBytes
-            guard bodyBytes <= maximumBodyBytes else {
-                context.close(promise: nil)
-                return
-            }
-        case .end:
-            deadline?.cancel()
-            deadline = nil
-        }
-        context.fireChannelRead(data)
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(context) }
-        context.write(data, promise: promise)
-    }
-
-    private func arm(_ context: ChannelHandlerContext) {
-        deadline?.cancel()
-        let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     }
 }
 

@@ -41,9 +41,11 @@ struct Daemon: AsyncParsableCommand {
             let settings = try global.settings()
             let file = try logFile.map { try AgentLogFile(path: $0, maximumBytes: logMaxBytes) }
             let logger = try AgentLogging.bootstrap(level: logLevel, environment: settings.environment, logFile: file)
+            var limits = AgentServerLimits()
+            limits.maximumProxyBodyBytes = settings.proxyMaxBody
             let options = AgentDaemonOptions(
                 socketPath: socketOption.socketPath,
-                inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID))
+                inheritedDescriptor: Systemd.takeListenDescriptor(), extraAllowedUIDs: Set(allowUID), limits: limits)
             try await AgentDaemon.run(options: options, runtime: LiveEnvironment(settings).agentRuntime(), logger: logger)
             return .ok
         }
