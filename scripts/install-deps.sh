@@ -12,7 +12,7 @@ packages=(
     libsecret-tools     # secret-tool: tests check what the keyring holds
     curl                # curl --unix-socket: the socket API as scripts use it
     util-linux          # setpriv: the other-uid test, the hardening tests (as uid 65534)
-    bsdutils            # script: a pseudo-terminal for the login-at-its-prompt hardening test
+    bsdutils            # script: a pseudo-terminal (the login-at-its-prompt test, api's pretty output)
     openssl             # the TLS tests' CA and certificates; openssl s_server -tls1_1: the TLS 1.2-minimum test
     systemd             # systemd-socket-activate: the socket-activation test
     openssh-client      # ssh-agent / ssh-add: the benchmark's local-agent floor
@@ -31,7 +31,6 @@ packages=(
     man-db groff-base   # make test-packaging: man -l renders the generated page
     binutils            # make deb: strip; readelf for the release-binary check
     tcsh fish           # start/stop tests evaluate the csh and fish lines in the real shells
-    bsdutils            # script: api's pretty output tested under a pseudo-terminal
 )
 missing=()
 for p in "${packages[@]}"; do

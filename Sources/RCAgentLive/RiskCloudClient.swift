@@ -150,7 +150,7 @@ public struct RiskCloudClient: TokenFetching {
     ) async throws -> UpstreamResponse {
         let request = Self.request(method: method, tenant: tenant, path: path, headers: headers, body: body, token: token)
         return try await send(
-            request, tenant: tenant, path: Self.plainPath(path), maxBodyBytes: maxBodyBytes,
+            request, tenant: tenant, path: TenantRequest.pathWithoutQuery(path), maxBodyBytes: maxBodyBytes,
             redacting: token.map { [$0.reveal()] } ?? [])
     }
 
@@ -175,7 +175,7 @@ public struct RiskCloudClient: TokenFetching {
         }
         if body != nil { request.headers.add(name: "Content-Type", value: "application/json") }
         Self.add(headers: headers, token: token, to: &request)
-        let response = try await execute(request, tenant: tenant, path: Self.plainPath(path))
+        let response = try await execute(request, tenant: tenant, path: TenantRequest.pathWithoutQuery(path))
         return StreamingUpstreamResponse(
             status: Int(response.status.code), headers: response.headers.map { (name: $0.name, value: $0.value) },
             body: response.body)
@@ -208,7 +208,6 @@ public struct RiskCloudClient: TokenFetching {
     }
 
     /// `path` without its query: what diagnoses and logs name.
-    static func plainPath(_ path: String) -> String { String(path.prefix { $0 != "?" }) }
 
     // MARK: - Transport
 

@@ -146,7 +146,7 @@ public struct APIRunner: Sendable {
     {
         guard let error = RiskCloudError.forResponse(
             status: response.status, headers: response.headers, body: response.body, tenant: tenant,
-            path: String(path.prefix { $0 != "?" }), endpoint: .api, now: clock.now(), redacting: await session.seen,
+            path: TenantRequest.pathWithoutQuery(path), endpoint: .api, now: clock.now(), redacting: await session.seen,
             freshToken: await session.refreshedOnce)
         else { return "" }
         return "rc-agent: \(error)\n"

@@ -353,7 +353,7 @@ enum DoctorChecks {
     ) throws {
         if let error = RiskCloudError.forResponse(
             status: response.status, headers: response.headers, body: response.body, tenant: tenant,
-            path: String(path.prefix { $0 != "?" }), endpoint: .api, now: now, redacting: [token.value.reveal()],
+            path: TenantRequest.pathWithoutQuery(path), endpoint: .api, now: now, redacting: [token.value.reveal()],
             freshToken: freshToken)
         {
             throw error
@@ -369,7 +369,7 @@ enum DoctorChecks {
             throw RiskCloudError(
                 .unexpectedResponse(
                     status: response.status, excerpt: "not a v2 page" + (excerpt.isEmpty ? "" : ": \(excerpt)")),
-                tenant: tenant.base, path: String(path.prefix { $0 != "?" }))
+                tenant: tenant.base, path: TenantRequest.pathWithoutQuery(path))
         }
         return ((object["page"] as? [String: Any])?["totalElements"] as? NSNumber)?.intValue
     }

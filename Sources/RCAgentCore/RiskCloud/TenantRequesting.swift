@@ -51,6 +51,9 @@ public protocol AgentTokenSource: Sendable {
 
 /// Rules every request to the tenant follows.
 public enum TenantRequest {
+    /// `path` without its query: what diagnoses and logs name (a query can hold anything).
+    public static func pathWithoutQuery(_ path: String) -> String { String(path.prefix { $0 != "?" }) }
+
     /// Headers a caller may not set: rc-agent owns the credentials and the framing.
     public static let reservedHeaders: Set<String> = [
         "authorization", "host", "content-length", "transfer-encoding", "connection",
