@@ -176,15 +176,7 @@ struct HeadlessCLITests {
         let secretFile = try Self.secretDirectory() + "/secret"
         try Self.write(session.secret + "\n", to: secretFile, mode: 0o600)
         try await withStandIn(state) { url in
-            try Self.writeConfig(sandbox.configPath, """
-                [profiles.\(profile)]
-                url = "\(url)"
-                backend = "file"
-                client_id = "\(session.clientID)"
-                client_secret_file = "\(secretFile)"
-                """)
-            let start = try await sandbox.rcAgentWithoutBus(["start"])
-            #expect(start.status == 0, "\(start)")
+            let start = try await Self.startAgent(session, url: url, secretFile: secretFile)
             let first = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
             #expect(first.status == 0, "\(first)")
 
@@ -277,15 +269,7 @@ struct HeadlessCLITests {
         let (sandbox, profile) = (session.sandbox, session.profile)
         let secretFile = try Self.secretDirectory() + "/late"
         try await withStandIn(state) { url in
-            try Self.writeConfig(sandbox.configPath, """
-                [profiles.\(profile)]
-                url = "\(url)"
-                backend = "file"
-                client_id = "\(session.clientID)"
-                client_secret_file = "\(secretFile)"
-                """)
-            let start = try await sandbox.rcAgentWithoutBus(["start"])
-            #expect(start.status == 0, "\(start)")
+            let start = try await Self.startAgent(session, url: url, secretFile: secretFile)
             let early = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
             #expect(early.status != 0, "\(early)")
             #expect(early.stderr.contains(secretFile), "\(early)")
@@ -313,15 +297,7 @@ struct HeadlessCLITests {
         let fifo = try Self.secretDirectory() + "/fifo"
         #expect(mkfifo(fifo, 0o600) == 0)
         try await withStandIn(state) { url in
-            try Self.writeConfig(sandbox.configPath, """
-                [profiles.\(profile)]
-                url = "\(url)"
-                backend = "file"
-                client_id = "\(session.clientID)"
-                client_secret_file = "\(fifo)"
-                """)
-            let start = try await sandbox.rcAgentWithoutBus(["start"])
-            #expect(start.status == 0, "\(start)")
+            let start = try await Self.startAgent(session, url: url, secretFile: fifo)
             let token = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
             #expect(token.status != 0, "\(token)")
             #expect(token.stderr.contains("is not a regular file"), "\(token)")
@@ -417,6 +393,20 @@ struct HeadlessCLITests {
         defer { close(fd) }
         fchmod(fd, mode)
         _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+    }
+
+    /// Writes a `file` profile reading `secretFile` for the session and starts the agent (no bus).
+    static func startAgent(_ session: LoggedInSession, url: String, secretFile: String) async throws -> CLIResult {
+        try writeConfig(session.sandbox.configPath, """
+            [profiles.\(session.profile)]
+            url = "\(url)"
+            backend = "file"
+            client_id = "\(session.clientID)"
+            client_secret_file = "\(secretFile)"
+            """)
+        let start = try await session.sandbox.rcAgentWithoutBus(["start"])
+        #expect(start.status == 0, "\(start)")
+        return start
     }
 
     static func writeConfig(_ path: String, _ text: String) throws {
