@@ -24,6 +24,7 @@ final class AgentConnections: TenantConnections {
         let caFile: String?
         let caContent: Data?
 
+        /// The file as it is now.
         init(_ settings: HTTPSettings) {
             caFile = settings.effectiveCAFile
             caContent = caFile.flatMap { FileManager.default.contents(atPath: $0) }
@@ -76,15 +77,17 @@ final class AgentConnections: TenantConnections {
         try state.withLock { state in
             if let clients = state.clients[profile] { return clients }
             let settings = settingsFor(state.config, profile)
-            let token = try RiskCloudClient(settings: settings, clock: clock)
+            // One read of the CA bundle: both clients trust these bytes, and the fingerprint is of them.
+            let fingerprint = Fingerprint(settings)
+            let token = try RiskCloudClient(settings: settings, clock: clock, caContent: fingerprint.caContent)
             let proxy: RiskCloudClient
             do {
-                proxy = try RiskCloudClient(settings: settings, clock: clock)
+                proxy = try RiskCloudClient(settings: settings, clock: clock, caContent: fingerprint.caContent)
             } catch {
                 state.retired.append(token)
                 throw error
             }
-            let clients = Clients(fingerprint: Fingerprint(settings), token: token, proxy: proxy)
+            let clients = Clients(fingerprint: fingerprint, token: token, proxy: proxy)
             state.clients[profile] = clients
             return clients
         }

@@ -1,12 +1,14 @@
 import Foundation
 import RCAgentCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The `env` backend: `RC_CLIENT_ID` and `RC_CLIENT_SECRET` (or `RC_CLIENT_SECRET_FILE`), with
-/// `RC_AGENT_URL` (else the profile's `url`) for the tenant. Read-only; nothing is written anywhere.
+/// `RC_AGENT_URL` for the tenant (the profile's `url` only when its config says `backend = "env"`).
+/// Read-only; nothing is written anywhere.
 public struct EnvironmentSource: ReadOnlyCredentialSource {
     let environment: [String: String]
     let config: @Sendable () -> ConfigFile
@@ -35,16 +37,20 @@ public struct EnvironmentSource: ReadOnlyCredentialSource {
         if let inline = value(CredentialEnvironment.secret) {
             secret = SecretFile.Contents(secret: Secret(inline), modified: Date(), mode: 0o600)
         } else if let path = value(CredentialEnvironment.secretFile) {
-            secret = try SecretFile.read(path)
+            secret = try await SecretFile.readOffPool(path)
         } else {
             throw CredentialSourceError(
                 "\(CredentialEnvironment.clientID) is set but neither \(CredentialEnvironment.secret) nor \(CredentialEnvironment.secretFile) is",
                 hint: "export \(CredentialEnvironment.secret) (a CI's masked variable) or \(CredentialEnvironment.secretFile)")
         }
-        guard let url = value("RC_AGENT_URL") ?? config().profiles[profile]?.url else {
+        // The variables belong to whoever exported them, not to the selected profile: its config
+        // url names their tenant only when the config itself says the profile's credentials are these.
+        let settings = config().profiles[profile]
+        guard let url = value("RC_AGENT_URL") ?? (settings?.backend == .env ? settings?.url : nil) else {
             throw CredentialSourceError(
-                "the environment holds credentials but no tenant URL",
-                hint: "export RC_AGENT_URL=https://YOUR-TENANT.logicgate.com")
+                "the environment holds credentials but RC_AGENT_URL is not set",
+                hint: "export RC_AGENT_URL=https://YOUR-TENANT.logicgate.com (the tenant these credentials are for), "
+                    + "or set `backend = \"env\"` and `url` under [profiles.\(profile)]")
         }
         return StoredCredential(
             profile: profile, clientID: clientID, url: url, secret: secret.secret, created: secret.modified)
@@ -55,7 +61,7 @@ public struct EnvironmentSource: ReadOnlyCredentialSource {
         guard value(CredentialEnvironment.secret) == nil, let path = value(CredentialEnvironment.secretFile) else {
             return nil
         }
-        return SecretFile.fingerprint(path)
+        return await SecretFile.fingerprint(path)
     }
 
     private func value(_ name: String) -> String? {
@@ -99,11 +105,14 @@ public struct SecretFileSource: ReadOnlyCredentialSource {
                 "profile '\(profile)' reads its secret from \(path) but the config has no client_id for it",
                 hint: "add `client_id = \"…\"` under [profiles.\(profile)] (Risk Cloud: Profile → Access Key)")
         }
-        guard let url = settings?.url ?? environment["RC_AGENT_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        // Only the config binds the file to a tenant: RC_AGENT_URL is whatever shell started the agent.
+        guard let url = settings?.url, !url.isEmpty else {
             throw CredentialSourceError(
-                "profile '\(profile)' has no url", hint: "add `url = \"https://…\"` under [profiles.\(profile)]")
+                "profile '\(profile)' reads its secret from \(path) but the config has no url for it "
+                    + "(RC_AGENT_URL does not count for a secret file)",
+                hint: "add `url = \"https://…\"` under [profiles.\(profile)]")
         }
-        let contents = try SecretFile.read(path)
+        let contents = try await SecretFile.readOffPool(path)
         return StoredCredential(
             profile: profile, clientID: clientID, url: url, secret: contents.secret, created: contents.modified)
     }
@@ -113,7 +122,8 @@ public struct SecretFileSource: ReadOnlyCredentialSource {
     }
 
     public func fingerprint(profile: String) async -> Int? {
-        path(profile).flatMap(SecretFile.fingerprint)
+        guard let path = path(profile) else { return nil }
+        return await SecretFile.fingerprint(path)
     }
 }
 
@@ -183,8 +193,48 @@ enum SecretFile {
     /// More than any Client Secret: a file this big is the wrong file.
     static let maximumSize = 64 * 1024
 
+    /// How long a read may take: a file on a hung network or FUSE mount must not hold a token
+    /// request (or the agent's watcher) forever.
+    static let readTimeout: Double = 10
+
+    /// ``read(_:)`` on a thread of its own, bounded by ``readTimeout``: a blocking read never
+    /// runs on the cooperative pool, and the caller gets an error by the deadline. A read still
+    /// blocked then is abandoned (its result dropped).
+    static func readOffPool(_ path: String) async throws -> Contents {
+        let pending = PendingRead()
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.install(continuation)
+            DispatchQueue.global().asyncAfter(deadline: .now() + readTimeout) {
+                pending.finish(.failure(CredentialSourceError(
+                    "reading the secret file \(path) took longer than \(Int(readTimeout)) s",
+                    hint: "check the file system it is on (a hung network or FUSE mount)")))
+            }
+            Thread.detachNewThread {
+                pending.finish(Result { try read(path) })
+            }
+        }
+    }
+
+    /// One read's continuation, resumed once: by the read or by the deadline, whichever is first.
+    private final class PendingRead: Sendable {
+        private let continuation = Mutex<CheckedContinuation<Contents, any Error>?>(nil)
+
+        func install(_ continuation: CheckedContinuation<Contents, any Error>) {
+            self.continuation.withLock { $0 = continuation }
+        }
+
+        func finish(_ result: Result<Contents, any Error>) {
+            continuation.withLock { taken in
+                defer { taken = nil }
+                return taken
+            }?.resume(with: result)
+        }
+    }
+
+    /// Reads the file: opened without blocking (a FIFO with no writer would block open(2)),
+    /// refused unless a regular file, then read blocking.
     static func read(_ path: String) throws -> Contents {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             let code = errno
             throw CredentialSourceError(
@@ -196,8 +246,11 @@ enum SecretFile {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw CredentialSourceError("the secret file \(path) is not a regular file", hint: nil)
+            throw CredentialSourceError(
+                "the secret file \(path) is not a regular file",
+                hint: "point client_secret_file (or RC_CLIENT_SECRET_FILE) at the file holding the Client Secret")
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var bytes = [UInt8](repeating: 0, count: maximumSize + 1)
         defer { bytes.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, $0.count) } }
         var count = 0
@@ -234,8 +287,8 @@ enum SecretFile {
     }
 
     /// A hash of the file's content (nil when it cannot be read), compared within one process.
-    static func fingerprint(_ path: String) -> Int? {
-        guard let contents = try? read(path) else { return nil }
+    static func fingerprint(_ path: String) async -> Int? {
+        guard let contents = try? await readOffPool(path) else { return nil }
         var hasher = Hasher()
         hasher.combine(contents.secret.reveal())
         return hasher.finalize()

@@ -37,13 +37,16 @@ public struct KeyctlStore: CredentialStore {
         var payload = Array(Payload.encode(credential).utf8)
         defer { wipe(&payload) }
         let description = Self.prefix + credential.profile
+        // add_key on an existing key replaces its payload in place: that key is the working one,
+        // so a failure afterwards must not invalidate it.
+        let existed = try find(credential.profile, in: keyring) != nil
         let key = payload.withUnsafeBytes {
             add_key("user", description, $0.baseAddress, $0.count, keyring)
         }
         guard key >= 0 else { throw failure("store the key", errno, writing: true) }
         guard keyctl_setperm(key, rc_key_owner_only) == 0 else {
             let code = errno
-            keyctl_invalidate(key)
+            if !existed { keyctl_invalidate(key) }
             throw failure("restrict the key's permissions", code, writing: true)
         }
     }

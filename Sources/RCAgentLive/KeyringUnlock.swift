@@ -36,6 +36,12 @@ private struct KeyringUnlock {
             g_free(alias)
         } else if let error {
             throw failure(error, in: .read)
+        } else {
+            // No login keyring yet: creating it asks the person for its password (the desktop's prompt).
+            guard let created = secret_collection_create_sync(
+                service, "Login", "default", SECRET_COLLECTION_CREATE_NONE, cancellable, &error)
+            else { throw failure(error, in: .write) }
+            g_object_unref(created)
         }
         guard !paths.isEmpty else { return }
 

@@ -180,7 +180,8 @@ private final class KeyringSession {
         guard let collection = secret_collection_for_alias_sync(service, "default", SECRET_COLLECTION_NONE, cancellable, &error)
         else {
             if let error { throw Self.keyringError(error, in: .write, timeout: timeout) }
-            return false  // no default collection: the store itself reports that
+            // The store would create one, with the desktop's new-password prompt: only an UnlockPrompt may.
+            throw .noDefaultCollection
         }
         defer { g_object_unref(collection) }
         return secret_collection_get_locked(collection) != 0

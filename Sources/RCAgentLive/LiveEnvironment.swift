@@ -2,6 +2,7 @@ import Foundation
 import RCAgentClient
 import RCAgentCore
 import RCAgentDaemon
+import Synchronization
 
 /// The composition root: the one place that builds the real I/O edges — the credential stores and
 /// sources, the tenant
@@ -59,6 +60,23 @@ public struct LiveEnvironment: Sendable {
         }
     }
 
+    /// Each writable store (`secret-service`, `keyctl`), answering a locked keyring with `prompt`:
+    /// what `logout` goes over, whichever backend a profile uses now.
+    public func writableStores(prompt: UnlockPrompt) -> [CredentialBackend: any CredentialStore] {
+        let config = settings.config
+        return credentialBackends { config }.filter { $0.key.isStore }
+            .mapValues { PromptingCredentialStore($0, prompt: prompt) }
+    }
+
+    /// The store `profile` uses before a `login --backend` moves it, when it is one that can hold
+    /// an item here (nil for a source, and for the Secret Service on a machine without a session bus).
+    public func storeBeforeLogin(profile: String, prompt: UnlockPrompt) -> (any CredentialStore)? {
+        let backend = settings.backend(for: profile)
+        guard backend.isStore, backend != .secretService || LibSecretStore.missingBus(settings.environment) == nil
+        else { return nil }
+        return credentialStore(backend: backend, prompt: prompt)
+    }
+
     /// The keyring for a command that answers a locked keyring with `prompt`.
     public func credentialStore(backend: CredentialBackend? = nil, prompt: UnlockPrompt) -> any CredentialStore {
         PromptingCredentialStore(backend.map { credentialStore(backend: $0) } ?? credentialStore(), prompt: prompt)
@@ -113,11 +131,18 @@ public struct LiveEnvironment: Sendable {
         let connections = AgentConnections(
             config: settings.config,
             settings: { Self.httpSettings(config: $0, profile: $1, environment: environment) }, clock: clock)
-        let fallback = settings.config
+        // One config for the agent: the file as last read successfully (by a credential lookup or
+        // a reload). A file that stops parsing leaves the agent on that, never on an older copy.
+        let lastGood = Mutex(settings.config)
+        let read: @Sendable () throws -> ConfigFile = {
+            let config = try ConfigFile.load(path: configPath)
+            lastGood.withLock { $0 = config }
+            return config
+        }
         return AgentRuntime(
-            store: credentialRouter { (try? ConfigFile.load(path: configPath)) ?? fallback }, connections: connections,
+            store: credentialRouter { (try? read()) ?? lastGood.withLock { $0 } }, connections: connections,
             clock: clock,
-            loadConfig: { try ConfigFile.load(path: configPath).addingEnvironmentProfile(profile, environment: environment) },
+            loadConfig: { try read().addingEnvironmentProfile(profile, environment: environment) },
             reminders: (settings.stateDirectory, FreedesktopNotifier()))
     }
 

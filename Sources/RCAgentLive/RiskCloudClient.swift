@@ -41,19 +41,24 @@ public struct RiskCloudClient: TokenFetching {
     private let transport: Transport
 
     /// Creates the HTTP clients. Throws ``RiskCloudError`` (`bad_config`) when the CA bundle or proxy cannot be used.
-    public init(settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock()) throws {
+    /// - Parameter caContent: the CA bundle's bytes when the caller has read them already (the
+    ///   agent, which compares them later); nil: read `settings`' `ca_file` here.
+    public init(settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock(), caContent known: Data? = nil)
+        throws
+    {
         var tls = TLSConfiguration.makeClientConfiguration()
         // TLS 1.0 and 1.1 are deprecated (RFC 8996); a tenant or proxy offering only those is refused.
         tls.minimumTLSVersion = .tlsv12
         if let caFile = settings.effectiveCAFile {
-            do {
-                _ = try NIOSSLCertificate.fromPEMFile(caFile)
-            } catch {
+            // Read once: the roots are these bytes, not whatever the file holds when a connection opens.
+            let content = known ?? (try? Data(contentsOf: URL(fileURLWithPath: caFile)))
+            let roots = content.flatMap { try? NIOSSLCertificate.fromPEMBytes(Array($0)) } ?? []
+            guard !roots.isEmpty else {
                 throw RiskCloudError(
                     .badSetting(name: "the CA bundle \(caFile)", reason: "it is not a readable PEM certificate file"),
                     tenant: "", path: "")
             }
-            tls.additionalTrustRoots = [.file(caFile)]
+            tls.additionalTrustRoots = [.certificates(roots)]
         }
         let proxy = try ProxySettings.from(environment: settings.environment)
         func makeClient(proxy: ProxySettings?) -> HTTPClient {

@@ -54,7 +54,8 @@ struct HeadlessCLITests {
             #expect(start.status == 0, "\(start)")
             let token = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
             #expect(token.status == 0, "\(token)")
-            #expect(token.stdout.hasPrefix("tok-") || !token.stdout.isEmpty)
+            let minted = await state.mintedTokens
+            #expect(token.stdout.trimmingCharacters(in: .newlines) == minted.last, "not the token the tenant issued")
             let agentStatus = try await curl(sandbox.socketPath, "/v1/status")
             let entry = try #require((agentStatus.json?["profiles"] as? [[String: Any]])?.first { $0["profile"] as? String == profile })
             #expect(entry["keyring"] as? String == "ok")
@@ -175,15 +176,7 @@ struct HeadlessCLITests {
         let secretFile = try Self.secretDirectory() + "/secret"
         try Self.write(session.secret + "\n", to: secretFile, mode: 0o600)
         try await withStandIn(state) { url in
-            try Self.writeConfig(sandbox.configPath, """
-                [profiles.\(profile)]
-                url = "\(url)"
-                backend = "file"
-                client_id = "\(session.clientID)"
-                client_secret_file = "\(secretFile)"
-                """)
-            let start = try await sandbox.rcAgentWithoutBus(["start"])
-            #expect(start.status == 0, "\(start)")
+            let start = try await Self.startAgent(session, url: url, secretFile: secretFile)
             let first = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
             #expect(first.status == 0, "\(first)")
 
@@ -226,6 +219,91 @@ struct HeadlessCLITests {
             #expect(doctor.stdout.contains("backend file: secret for '\(profile)' read from \(secretFile)"), "\(doctor)")
             _ = try await sandbox.rcAgentWithoutBus(["stop"])
             try sandbox.assertNoLeaks([start, first, second, fourth, rotate, logout, status, doctor])
+        }
+        sandbox.remove()
+    }
+
+    /// Moving a profile to another store leaves no copy of its secret in the old one, and logout
+    /// empties every store, not only the one the config routes the profile to now.
+    @Test func backendChangeAndLogoutLeaveNoSecretBehind() async throws {
+        let (session, state) = try await Self.prepared()
+        let (sandbox, profile) = (session.sandbox, session.profile)
+        try await withStandIn(state) { url in
+            func login(_ extra: [String]) async throws -> CLIResult {
+                try await sandbox.rcAgent(
+                    ["login", "--profile", profile, "--url", url, "--client-id", session.clientID, "--client-secret-stdin"]
+                        + extra, stdin: session.secret + "\n")
+            }
+            let desktop = try await login([])
+            #expect(desktop.status == 0, "\(desktop)")
+            #expect(try await TestKeyring.secret(profile: profile, environment: sandbox.environment) != nil)
+
+            let moved = try await login(["--backend", "keyctl"])
+            #expect(moved.status == 0, "\(moved)")
+            #expect(moved.stderr.contains("Removed the profile's earlier credentials from secret-service"), "\(moved)")
+            #expect(try await TestKeyring.secret(profile: profile, environment: sandbox.environment) == nil,
+                "the secret stayed in the desktop keyring")
+            #expect(try await KernelKeyring.keyID(profile: profile) != nil)
+
+            // A hand-edited config sends the profile back to the desktop keyring: now both stores hold it.
+            let config = try String(contentsOfFile: sandbox.configPath, encoding: .utf8)
+            try config.replacingOccurrences(of: "backend = \"keyctl\"", with: "")
+                .write(toFile: sandbox.configPath, atomically: true, encoding: .utf8)
+            let again = try await login([])
+            #expect(again.status == 0, "\(again)")
+            #expect(try await KernelKeyring.keyID(profile: profile) != nil)
+
+            let logout = try await sandbox.rcAgent(["logout", "--profile", profile])
+            #expect(logout.status == 0, "\(logout)")
+            #expect(try await TestKeyring.secret(profile: profile, environment: sandbox.environment) == nil)
+            #expect(try await KernelKeyring.keyID(profile: profile) == nil, "logout left the kernel key")
+            try sandbox.assertNoLeaks([desktop, moved, again, logout])
+        }
+        sandbox.remove()
+    }
+
+    /// The agent asked for a profile before its file was delivered: when the file appears, the
+    /// agent fetches with it on its own, without a DELETE or a restart.
+    @Test func fileDeliveredAfterTheAgentAskedIsNoticed() async throws {
+        let (session, state) = try await Self.prepared()
+        let (sandbox, profile) = (session.sandbox, session.profile)
+        let secretFile = try Self.secretDirectory() + "/late"
+        try await withStandIn(state) { url in
+            let start = try await Self.startAgent(session, url: url, secretFile: secretFile)
+            let early = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
+            #expect(early.status != 0, "\(early)")
+            #expect(early.stderr.contains(secretFile), "\(early)")
+            #expect(await state.tokenRequestCount == 0)
+
+            try Self.write(session.secret + "\n", to: secretFile, mode: 0o600)
+            for _ in 0..<300 where await state.tokenRequestCount == 0 {
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+            #expect(await state.tokenRequestCount > 0, "the agent did not notice the delivered file")
+            let token = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
+            #expect(token.status == 0, "\(token)")
+            #expect(token.stdout.trimmingCharacters(in: .newlines) == (await state.mintedTokens).last)
+            _ = try await sandbox.rcAgentWithoutBus(["stop"])
+            try sandbox.assertNoLeaks([start, early, token])
+        }
+        sandbox.remove()
+    }
+
+    /// A secret file that is a FIFO with no writer (or any other non-regular file) is an error at
+    /// once: the agent neither blocks in open(2) nor stops serving.
+    @Test func secretFileThatIsAFIFOIsAnErrorNotAHang() async throws {
+        let (session, state) = try await Self.prepared()
+        let (sandbox, profile) = (session.sandbox, session.profile)
+        let fifo = try Self.secretDirectory() + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try await withStandIn(state) { url in
+            let start = try await Self.startAgent(session, url: url, secretFile: fifo)
+            let token = try await sandbox.rcAgentWithoutBus(["token", "--profile", profile])
+            #expect(token.status != 0, "\(token)")
+            #expect(token.stderr.contains("is not a regular file"), "\(token)")
+            let status = try await curl(sandbox.socketPath, "/v1/status")
+            #expect(status.status == 200, "the agent stopped serving: \(status.body)")
+            _ = try await sandbox.rcAgentWithoutBus(["stop"])
         }
         sandbox.remove()
     }
@@ -315,6 +393,20 @@ struct HeadlessCLITests {
         defer { close(fd) }
         fchmod(fd, mode)
         _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+    }
+
+    /// Writes a `file` profile reading `secretFile` for the session and starts the agent (no bus).
+    static func startAgent(_ session: LoggedInSession, url: String, secretFile: String) async throws -> CLIResult {
+        try writeConfig(session.sandbox.configPath, """
+            [profiles.\(session.profile)]
+            url = "\(url)"
+            backend = "file"
+            client_id = "\(session.clientID)"
+            client_secret_file = "\(secretFile)"
+            """)
+        let start = try await session.sandbox.rcAgentWithoutBus(["start"])
+        #expect(start.status == 0, "\(start)")
+        return start
     }
 
     static func writeConfig(_ path: String, _ text: String) throws {

@@ -117,6 +117,55 @@ import Glibc
         #expect(await whole.states(profiles: ["default"])["default"]?.keyring == .ok)
     }
 
+    @Test func environmentCredentialsTakeTheirTenantFromRCAgentURLNotFromAnotherProfilesConfig() async throws {
+        var config = ConfigFile()
+        config.profiles["prod"] = ProfileConfig(url: "https://prod.logicgate.com", backend: .keyctl)
+        config.profiles["ci"] = ProfileConfig(url: "https://ci.logicgate.com", backend: .env)
+        let frozen = config
+        let variables = ["RC_CLIENT_ID": "id", "RC_CLIENT_SECRET": "s"]
+        let source = EnvironmentSource(environment: variables, config: { frozen })
+        await #expect {
+            try await source.load(profile: "prod")
+        } throws: { ($0 as? CredentialSourceError)?.message.contains("RC_AGENT_URL") == true }
+        #expect(try await source.load(profile: "ci")?.url == "https://ci.logicgate.com",
+            "a profile whose config says backend = env names the variables' tenant")
+        let named = EnvironmentSource(environment: variables.merging(["RC_AGENT_URL": "https://ci.logicgate.com"]) { $1 }, config: { frozen })
+        #expect(try await named.load(profile: "prod")?.url == "https://ci.logicgate.com")
+    }
+
+    @Test func secretFileTakesItsTenantOnlyFromTheConfig() async throws {
+        let path = dir + "/secret"
+        FileManager.default.createFile(atPath: path, contents: Data("s\n".utf8), attributes: [.posixPermissions: 0o600])
+        var config = ConfigFile()
+        config.profiles["svc"] = ProfileConfig(clientID: "id", clientSecretFile: path)
+        let frozen = config
+        let source = SecretFileSource(environment: ["RC_AGENT_URL": "https://elsewhere.logicgate.com"], config: { frozen })
+        await #expect {
+            try await source.load(profile: "svc")
+        } throws: { ($0 as? CredentialSourceError)?.message.contains("no url") == true }
+    }
+
+    /// The agent's credentials follow the config file; when it stops parsing they stay on the
+    /// last config that did, not on the one the agent started with.
+    @Test func agentKeepsTheLastGoodConfigWhenTheFileStopsParsing() async throws {
+        let (first, second, path) = (dir + "/first", dir + "/second", dir + "/config.toml")
+        for (file, secret) in [(first, "one"), (second, "two")] {
+            FileManager.default.createFile(atPath: file, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+        }
+        func config(_ file: String) -> String {
+            "[profiles.svc]\nurl = \"https://a.logicgate.com\"\nclient_id = \"id\"\nclient_secret_file = \"\(file)\"\n"
+        }
+        try config(first).write(toFile: path, atomically: true, encoding: .utf8)
+        let runtime = LiveEnvironment(try Settings(configFlag: path, profileFlag: "svc", environment: [:])).agentRuntime()
+        #expect(try await runtime.store.load(profile: "svc")?.secret == Secret("one"))
+        try config(second).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try await runtime.store.load(profile: "svc")?.secret == Secret("two"))
+        try "[profiles.svc\nurl = ".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try await runtime.store.load(profile: "svc")?.secret == Secret("two"), "fell back to the startup config")
+        #expect(throws: ConfigError.self) { try runtime.loadConfig() }
+        await runtime.connections.shutdown()
+    }
+
     @Test func socketSearchUsesRunUserOnlyWhenItIsPrivateAndOurs() throws {
         let runUser = dir + "/run-user"
         let uid = getuid()

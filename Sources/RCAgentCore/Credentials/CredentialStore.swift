@@ -154,11 +154,14 @@ public enum KeyringError: RCAgentError, Equatable {
     /// The keyring is locked and its unlock prompt cannot be shown: no display in this session, or
     /// no prompter on the desktop.
     case promptUnavailable(reason: String)
+    /// The Secret Service has no default collection (no login keyring) to store into; creating
+    /// one shows the desktop's new-password prompt, which only the unlock prompt may do.
+    case noDefaultCollection
 
     public var code: ErrorCode {
         switch self {
         case .unavailable, .kernelUnavailable, .timedOut: return .keyringUnavailable
-        case .locked, .promptUnavailable: return .keyringLocked
+        case .locked, .promptUnavailable, .noDefaultCollection: return .keyringLocked
         case .unlockCancelled: return .keyringUnlockCancelled
         case .writeRefused: return .keyringWriteRefused
         case .failed: return .keyringError
@@ -183,6 +186,8 @@ public enum KeyringError: RCAgentError, Equatable {
             return "the keyring is locked and the unlock was cancelled"
         case .promptUnavailable(let reason):
             return "the keyring is locked and its unlock prompt cannot be shown: \(reason)"
+        case .noDefaultCollection:
+            return "the keyring has no default (login) keyring to store the credentials in"
         }
     }
 
@@ -205,6 +210,10 @@ public enum KeyringError: RCAgentError, Equatable {
             return "unlock the keyring and check that its default collection exists, then try again"
         case .timedOut:
             return "answer the unlock prompt, or raise `keyring_timeout` in the config"
+        case .noDefaultCollection:
+            return "create and unlock a login keyring (Seahorse: File → New → Password Keyring, then Set as Default), "
+                + "or run the command from a terminal in your desktop session to be asked for its password, "
+                + "or use another backend: `rc-agent login --backend keyctl`"
         case .failed:
             return nil
         }

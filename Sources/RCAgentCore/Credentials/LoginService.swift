@@ -36,6 +36,20 @@ public struct LoginOutcome: Sendable {
     public var backend: CredentialBackend
     /// Notes from tidying the input (trimmed whitespace…).
     public var notes: [String]
+    /// When `--backend` moved the profile to another store: what became of its credentials in the
+    /// store it used before.
+    public var previous: PreviousStoreCleanup? = nil
+}
+
+/// The profile's credentials in the store a `login --backend` moved it away from: removed (best
+/// effort), so a secret is not left behind where no one looks any more.
+public struct PreviousStoreCleanup: Sendable, Equatable {
+    /// The store the profile used before.
+    public var backend: CredentialBackend
+    /// True when an item was there and is gone.
+    public var removed: Bool
+    /// Why it could not be removed (the store unreachable, locked…); nil when it was.
+    public var error: String?
 }
 
 /// `rc-agent login`: verify, then store, never losing working credentials on the way.
@@ -49,12 +63,19 @@ public struct LoginService: Sendable {
     let tokens: any TokenFetching
     let clock: any AgentClock
     let configPath: String
+    let previous: (any CredentialStore)?
 
-    public init(store: any CredentialStore, tokens: any TokenFetching, clock: any AgentClock, configPath: String) {
+    /// - Parameter previous: the store the profile uses before this login (only consulted when
+    ///   the request's `backend` differs from it: its item is then removed after the login).
+    public init(
+        store: any CredentialStore, tokens: any TokenFetching, clock: any AgentClock, configPath: String,
+        previous: (any CredentialStore)? = nil
+    ) {
         self.store = store
         self.tokens = tokens
         self.clock = clock
         self.configPath = configPath
+        self.previous = previous
     }
 
     /// Throws ``ReadOnlyCredentialsError`` when `profile`'s credentials come from a source
@@ -92,6 +113,20 @@ public struct LoginService: Sendable {
         }
         return LoginOutcome(
             credential: credential, token: token, replaced: existing != nil, backend: store.backend(for: profile),
-            notes: input.notes)
+            notes: input.notes, previous: await removeFromPrevious(profile: profile, now: request.backend))
+    }
+
+    /// The new store holds the credentials and the config points at it: the old store's item is
+    /// now a copy of a secret nothing reads, so it goes (a failure is reported, not fatal).
+    private func removeFromPrevious(profile: String, now backend: CredentialBackend?) async -> PreviousStoreCleanup? {
+        guard let previous, let backend else { return nil }
+        let old = previous.backend(for: profile)
+        guard old != backend, old.isStore else { return nil }
+        do {
+            return PreviousStoreCleanup(backend: old, removed: try await previous.delete(profile: profile), error: nil)
+        } catch {
+            let message = (error as? any RCAgentError).map(\.description) ?? "\(error)"
+            return PreviousStoreCleanup(backend: old, removed: false, error: message)
+        }
     }
 }

@@ -33,8 +33,8 @@ final class CredentialWatchService: Service {
     /// One pass over the profiles the cache holds.
     func check() async {
         for entry in await cache.status() where entry.state != .refreshing {
-            guard let held = entry.credentialFingerprint,
-                let current = await store.fingerprint(profile: entry.profile), current != held
+            // A fetch that found no file holds nil: a file appearing later is a change too.
+            guard let current = await store.fingerprint(profile: entry.profile), current != entry.credentialFingerprint
             else { continue }
             logger.info(
                 "the profile's secret changed; fetching a token with the new one", metadata: ["profile": "\(entry.profile)"])

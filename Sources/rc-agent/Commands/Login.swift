@@ -67,7 +67,8 @@ struct Login: AsyncParsableCommand {
             let outcome = try await live.withTokenClient(profile: profile) { tokens in
                 try await LoginService(
                     store: store, tokens: tokens, clock: live.clock,
-                    configPath: settings.configPath
+                    configPath: settings.configPath,
+                    previous: live.storeBeforeLogin(profile: profile, prompt: prompt.unlockPrompt(live))
                 ).login(request)
             }
             Terminal.standardError.write(LoginView.text(outcome))

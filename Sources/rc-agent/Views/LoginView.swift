@@ -28,6 +28,14 @@ enum LoginView {
                 ? "The earlier credentials for this profile were replaced in the keyring.\n"
                 : "Stored in your keyring as \"Risk Cloud credentials (\(credential.profile))\".\n"
         }
+        if let previous = outcome.previous {
+            if let error = previous.error {
+                out += "warning: could not remove the profile's earlier credentials from \(previous.backend.rawValue): "
+                out += "\(error)\nRemove them there yourself.\n"
+            } else if previous.removed {
+                out += "Removed the profile's earlier credentials from \(previous.backend.rawValue).\n"
+            }
+        }
         return out
     }
 }
