@@ -99,12 +99,7 @@ public struct LiveEnvironment: Sendable {
     /// The network settings of `profile`: its `ca_file` (else `[defaults] ca_file`) and the
     /// process's proxy and CA environment. Every command and the agent get theirs from here.
     public func httpSettings(profile: String) -> HTTPSettings {
-        Self.httpSettings(config: settings.config, profile: profile, environment: settings.environment)
-    }
-
-    /// The network settings of `profile` in `config` (the agent's, as it reads the file again).
-    static func httpSettings(config: ConfigFile, profile: String, environment: [String: String]) -> HTTPSettings {
-        HTTPSettings(config: config, profile: profile, environment: environment)
+        HTTPSettings(config: settings.config, profile: profile, environment: settings.environment)
     }
 
     /// Runs `body` with a token client for `profile`'s tenant settings, shutting it down afterwards.
@@ -130,7 +125,7 @@ public struct LiveEnvironment: Sendable {
         let (configPath, profile, environment) = (settings.configPath, settings.profile, settings.environment)
         let connections = AgentConnections(
             config: settings.config,
-            settings: { Self.httpSettings(config: $0, profile: $1, environment: environment) }, clock: clock)
+            settings: { HTTPSettings(config: $0, profile: $1, environment: environment) }, clock: clock)
         // One config for the agent: the file as last read successfully (by a credential lookup or
         // a reload). A file that stops parsing leaves the agent on that, never on an older copy.
         let lastGood = Mutex(settings.config)

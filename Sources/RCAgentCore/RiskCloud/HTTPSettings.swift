@@ -46,9 +46,4 @@ extension HTTPSettings {
     public init(config: ConfigFile, profile: String, environment: [String: String]) {
         self.init(caFile: config.effective(profile: profile).caFile, environment: environment)
     }
-
-    /// The network settings of `profile` in the config and environment `settings` were read from.
-    public init(settings: Settings, profile: String) {
-        self.init(config: settings.config, profile: profile, environment: settings.environment)
-    }
 }

@@ -113,18 +113,14 @@ public enum AgentSocket {
         case .open(let mode): throw UntrustedAgentError(socket: path, reason: .directoryMode(directory, mode: mode))
         }
         let fd = try connect(path)
-        // `struct ucred` (Glibc exposes it only with _GNU_SOURCE).
-        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
-        var credentials = PeerCredentials()
-        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else {
+        guard let peer = PeerCredentials.of(descriptor: fd) else {
             let message = String(cString: strerror(errno))
             close(fd)
             throw SocketSetupError("cannot read the agent's credentials (SO_PEERCRED): \(message)")
         }
-        guard credentials.uid == geteuid() else {
+        guard peer.uid == geteuid() else {
             close(fd)
-            throw UntrustedAgentError(socket: path, reason: .peer(uid: credentials.uid, pid: credentials.pid))
+            throw UntrustedAgentError(socket: path, reason: .peer(uid: peer.uid, pid: peer.pid))
         }
         return fd
     }

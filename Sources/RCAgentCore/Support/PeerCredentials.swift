@@ -1,12 +1,7 @@
-import RCAgentCore
-import Foundation
-import NIOCore
-
-#if canImport(Glibc)
 import Glibc
-#endif
 
-/// The process on the other end of a Unix socket connection, from `SO_PEERCRED`.
+/// The process on the other end of a Unix socket connection, from `SO_PEERCRED`: the agent reads
+/// it on every connection, a client reads the agent's before it sends anything.
 public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
     public var pid: Int32
     public var uid: UInt32
@@ -18,21 +13,22 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
         self.gid = gid
     }
 
-    /// `struct ucred` as the kernel fills it in.
-    private struct UCred {
+    /// `struct ucred` as the kernel fills it in (Glibc declares it only with _GNU_SOURCE).
+    package struct UCred {
         var pid: Int32 = 0
         var uid: UInt32 = 0
         var gid: UInt32 = 0
+        package init() {}
     }
 
-    /// Reads the peer of `channel` (on its event loop).
-    static func of(channel: any Channel) -> EventLoopFuture<PeerCredentials?> {
-        guard let provider = channel as? any SocketOptionProvider else {
-            return channel.eventLoop.makeSucceededFuture(nil)
-        }
-        return provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED))
-            .map { (cred: UCred) in PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid) }
-            .recover { _ in nil }
+    package init(_ cred: UCred) { self.init(pid: cred.pid, uid: cred.uid, gid: cred.gid) }
+
+    /// Reads the peer of the connected socket `fd`; nil when the kernel does not say (`errno` tells why).
+    package static func of(descriptor fd: CInt) -> PeerCredentials? {
+        var cred = UCred()
+        var length = socklen_t(MemoryLayout<UCred>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 else { return nil }
+        return PeerCredentials(cred)
     }
 
     /// `/proc/PID/exe` of the peer, or nil when it cannot be read (the process is gone, or hides itself).
