@@ -23,9 +23,4 @@ struct PromptOption: ParsableArguments {
     func credentialStore(_ live: LiveEnvironment, backend: CredentialBackend? = nil) -> any CredentialStore {
         live.credentialStore(backend: backend, prompt: unlockPrompt(live))
     }
-
-    /// The agent as a token source that answers its `keyring_locked` with the prompt.
-    func agentTokens(_ client: AgentClient, _ live: LiveEnvironment) -> any AgentTokenSource {
-        live.agentTokens(client, prompt: unlockPrompt(live))
-    }
 }
