@@ -63,9 +63,11 @@ uninstall:
 test-packaging: release
 	scripts/test-packaging.sh
 
-# Benchmarks (scripts/bench.sh, in the keyring sandbox) → docs/BENCHMARKS.md: the release agent,
-# and the load client built with the same flags in the same folder (a debug client caps the rate).
-bench: build release
+# Benchmarks (scripts/bench.sh, in the keyring sandbox) → docs/BENCHMARKS.md and its plot: the
+# release agent and .deb, side by side with ssh-agent; the load client built with the same flags in
+# the same folder (a debug client caps the rate). Extra packages: perf, matplotlib for the plot.
+bench: build deb
+	scripts/install-deps.sh bench
 	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath \
 		-Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now --scratch-path $(RELEASE_SCRATCH) --product rc-bench
 	scripts/with-keyring.sh scripts/bench.sh

@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# `make bench`: measures the agent against its targets (issue 7) and writes docs/BENCHMARKS.md.
+# `make bench`: measures the agent against its targets (issue 13), side by side with ssh-agent in
+# the same run, and writes docs/BENCHMARKS.md and its plot (docs/bench-latency.png).
 # Runs inside scripts/with-keyring.sh (private D-Bus + gnome-keyring + temporary HOME), against
 # the local stand-in on 127.0.0.1. A benchmark, not a test: nothing passes or fails on time.
 #
-# Knobs (environment): BENCH_REQUESTS (keep-alive runs, default 50000), BENCH_RUNS (whole-process
-# runs per command per round, default 20), BENCH_ROUNDS (interleaved rounds, default 5),
-# BENCH_MILLION_SECONDS (time cap for the 10^6-request memory run, default 240), BENCH_OUT
-# (default docs/BENCHMARKS.md), RC_AGENT_BIN (the agent to measure).
+# Knobs (environment): BENCH_SECONDS (each side-by-side run, default 3), BENCH_SIDE_ROUNDS
+# (interleaved side-by-side rounds, default 3), BENCH_RUNS (whole-process runs per command per
+# round, default 20), BENCH_ROUNDS (interleaved whole-process rounds, default 5),
+# BENCH_MILLION_SECONDS (time cap for the 10^6-request memory run, default 120), BENCH_BAD
+# (bad requests after warm-up, default 100000), BENCH_OUT (default docs/BENCHMARKS.md),
+# RC_AGENT_BIN (the agent to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${RC_SANDBOX:-}" ] || { echo "run me through scripts/with-keyring.sh" >&2; exit 2; }
 
-requests=${BENCH_REQUESTS:-50000}
+seconds=${BENCH_SECONDS:-3}
+side_rounds=${BENCH_SIDE_ROUNDS:-3}
 runs=${BENCH_RUNS:-20}
 rounds=${BENCH_ROUNDS:-5}
-million_seconds=${BENCH_MILLION_SECONDS:-240}
+million_seconds=${BENCH_MILLION_SECONDS:-120}
+bad=${BENCH_BAD:-100000}
 out=${BENCH_OUT:-docs/BENCHMARKS.md}
+began=$(date +%s)
 debug_bin=$(swift build --show-bin-path)
 standin="$debug_bin/rc-standin"
 # The load client in release when `make bench` built it there (a debug client caps throughput).
@@ -43,7 +49,9 @@ printf 'bench-client:%s\n' "$secret" | "$standin" --clients-file - >"$work/stand
 standin_pid=$!
 agent_pid=""
 ssh_agent_pid=""
+nio_pid=""
 cleanup() {
+    [ -n "$nio_pid" ] && kill "$nio_pid" 2>/dev/null
     [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null
     [ -n "$ssh_agent_pid" ] && kill "$ssh_agent_pid" 2>/dev/null
     kill "$standin_pid" 2>/dev/null
@@ -75,18 +83,62 @@ agent_pid=$!
 for _ in $(seq 1 200); do curl -sf --unix-socket "$sock" http://localhost/healthz >/dev/null 2>&1 && break; sleep 0.02; done
 note "rss label=start kb=$(rss_kb "$agent_pid")"
 
-echo "== cold vs warm" >&2
+echo "== ssh-agent" >&2
+ssh_dir="$work/ssh"
+mkdir -p "$ssh_dir" && chmod 700 "$ssh_dir"
+eval "$(ssh-agent -s -a "$ssh_dir/agent.sock")" >/dev/null
+ssh_agent_pid=$SSH_AGENT_PID
+ssh-keygen -q -t ed25519 -N '' -C bench -f "$ssh_dir/key"
+ssh-add -q "$ssh_dir/key" 2>/dev/null
+export SSH_AUTH_SOCK
+
+echo "== the stack's ceiling" >&2
+# A bare SwiftNIO HTTP/1 server on one event loop answering a constant as long as the token answer.
+body_bytes=$(curl -sf --unix-socket "$sock" http://localhost/v1/token | wc -c)
+"$bench" ceiling --socket "$work/nio.sock" --body-bytes "$body_bytes" >"$work/nio.out" &
+nio_pid=$!
+for _ in $(seq 1 200); do [ -S "$work/nio.sock" ] && break; sleep 0.02; done
+
+echo "== cold" >&2
 before=$(counter)
 line=$("$bench" cold --socket "$sock" --times 30)
 note "$line upstream_calls=$(($(counter) - before))"
-for c in 1 8 64; do
-    "$bench" load --socket "$sock" --connections "$c" --requests 2000 >/dev/null # warm-up
-    note "$("$bench" load --socket "$sock" --connections "$c" --requests "$requests")"
+
+echo "== side by side with ssh-agent" >&2
+# The same client (rc-bench raw: plain sockets and poll(2), one thread) against both agents:
+# rc-agent's cached GET /v1/token as JSON and as text, ssh-agent's REQUEST_IDENTITIES (one
+# ed25519 key), and the bare NIO server (the ceiling). Interleaved: each round runs every mode,
+# and within a mode the targets in an order that rotates, so a burst of load from elsewhere
+# falls on all of them alike.
+targets=(rc-json rc-text ssh nio)
+run_target() { # target mode connections round
+    local target=$1 mode=$2 connections=$3 round=$4
+    local common=(--connecting "$mode" --connections "$connections" --seconds "$seconds" --label side
+        --tag "round=$round target=$target")
+    case $target in
+    rc-json) "$bench" raw --socket "$sock" --wire http --path /v1/token "${common[@]}" ;;
+    rc-text) "$bench" raw --socket "$sock" --wire http --path /v1/token --accept text/plain "${common[@]}" ;;
+    ssh) "$bench" raw --socket "$SSH_AUTH_SOCK" --wire ssh "${common[@]}" ;;
+    nio) "$bench" raw --socket "$work/nio.sock" --wire http --path /v1/token "${common[@]}" ;;
+    esac
+}
+for t in "${targets[@]}"; do run_target "$t" keep-alive 8 0 >/dev/null; done # warm-up
+for round in $(seq 1 "$side_rounds"); do
+    for mode_conns in keep-alive:1 keep-alive:8 fresh:1 fresh:8; do
+        mode=${mode_conns%:*} connections=${mode_conns#*:}
+        for i in 0 1 2 3; do
+            t=${targets[$(((i + round + connections) % 4))]}
+            note "$(run_target "$t" "$mode" "$connections" "$round")"
+        done
+    done
 done
+
+kill "$nio_pid" && wait "$nio_pid" 2>/dev/null || true
+nio_pid=""
 
 if command -v perf >/dev/null; then
     echo "== profile (perf, 1 connection)" >&2
-    "$bench" load --socket "$sock" --connections 1 --requests "$requests" --seconds 6 >/dev/null &
+    "$bench" raw --socket "$sock" --connections 1 --seconds 6 >/dev/null &
     load=$!
     perf record -q -F 499 -g -o "$work/perf.data" -p "$agent_pid" -- sleep 4 >/dev/null 2>&1 || true
     wait "$load" || true
@@ -106,13 +158,6 @@ done
 curl -sf -X POST "$tenant/_standin/clear-failures"
 
 echo "== whole-process cost" >&2
-ssh_dir="$work/ssh"
-mkdir -p "$ssh_dir" && chmod 700 "$ssh_dir"
-eval "$(ssh-agent -s -a "$ssh_dir/agent.sock")" >/dev/null
-ssh_agent_pid=$SSH_AGENT_PID
-ssh-keygen -q -t ed25519 -N '' -C bench -f "$ssh_dir/key"
-ssh-add -q "$ssh_dir/key" 2>/dev/null
-export SSH_AUTH_SOCK
 commands=(
     "$agent token"
     "curl -sf --unix-socket $sock http://localhost/v1/token -o /dev/null"
@@ -141,15 +186,23 @@ EOF
 tail -4 "$results" >&2
 
 echo "== memory" >&2
-"$bench" load --socket "$sock" --connections 8 --requests 100000 >"$work/mem1"
-note "rss label=after_1e5 kb=$(rss_kb "$agent_pid") $(cat "$work/mem1")"
-line=$("$bench" load --socket "$sock" --connections 8 --requests 900000 --seconds "$million_seconds")
-total=$((100000 + $(field requests "$line")))
-note "rss label=after_total kb=$(rss_kb "$agent_pid") total_requests=$total $line"
-note "machine load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+# 10^6 cached-token requests in all (the side-by-side runs above come on top), then bad input:
+# a warm-up of 10^4 generated bad requests, then BENCH_BAD more; RSS after each.
+line=$("$bench" raw --socket "$sock" --connections 8 --requests 1000000 --seconds "$million_seconds" --label million)
+note "rss label=after_million kb=$(rss_kb "$agent_pid") $line"
+"$bench" bad-input --socket "$sock" --count 10000 --slowloris 0 --pid "$agent_pid" >"$work/bad-warm"
+note "rss label=bad_warm kb=$(rss_kb "$agent_pid") $(cat "$work/bad-warm")"
+line=$("$bench" bad-input --socket "$sock" --count "$bad" --slowloris 0 --pid "$agent_pid")
+note "rss label=bad_after kb=$(rss_kb "$agent_pid") $line"
+note "machine load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\" bench_seconds=$(($(date +%s) - began))"
 
 kill "$agent_pid" && wait "$agent_pid" 2>/dev/null || true
 agent_pid=""
+deb=$(ls -t dist/rc-agent_*.deb 2>/dev/null | head -1 || true)
+note "sizes binary_bytes=$(stat -c %s "$agent") deb_bytes=$([ -n "$deb" ] && stat -c %s "$deb" || echo 0) deb=${deb:-none}"
 cp "$results" "${RELEASE_SCRATCH:-.build-release}/bench-results.txt" 2>/dev/null || true # to regenerate the doc
+plot_python=/usr/bin/python3 # Debian's python3-matplotlib is installed for the system python
+"$plot_python" scripts/bench-plot.py "$results" "$(dirname "$out")/bench-latency.png" ||
+    echo "no plot (python3-matplotlib missing?)" >&2
 python3 scripts/bench-report.py "$results" "$work/profile.txt" "$build" >"$out"
 echo "wrote $out" >&2

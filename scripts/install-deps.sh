@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rc-agent builds and tests with, when any is missing.
 # Runs apt-get update first (a fresh machine has no package lists); sudo only when not root.
+# `install-deps.sh bench` adds what only `make bench` uses.
 set -euo pipefail
 packages=(
     libsecret-1-dev     # CLibSecret: headers and pkg-config file
@@ -32,6 +33,12 @@ packages=(
     binutils            # make deb: strip; readelf for the release-binary check
     tcsh fish           # start/stop tests evaluate the csh and fish lines in the real shells
 )
+if [ "${1:-}" = bench ]; then
+    packages+=(
+        linux-perf          # perf record: the agent's profile under load
+        python3-matplotlib  # scripts/bench-plot.py: the latency-percentile plot (Debian's python3)
+    )
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

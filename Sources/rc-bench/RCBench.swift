@@ -11,7 +11,7 @@ struct RCBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rc-bench",
         abstract: "Load, cold-cache, burst, bad-input and startup measurements against an rc-agent socket.",
-        subcommands: [Load.self, Cold.self, Burst.self, BadInput.self, Startup.self])
+        subcommands: [Load.self, Raw.self, Ceiling.self, Cold.self, Burst.self, BadInput.self, Startup.self])
 }
 
 /// Where the agent is and how many event-loop threads the client may use.
