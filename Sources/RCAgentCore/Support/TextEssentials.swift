@@ -9,7 +9,8 @@ import Glibc
 // (docs/ARCHITECTURE.md). Each keeps the behaviour of the Foundation call it replaces.
 
 extension Unicode.Scalar {
-    /// `CharacterSet.controlCharacters`: general categories Cc and Cf.
+    /// `CharacterSet.controlCharacters`: general categories Cc and Cf (CharacterSet also holds
+    /// most of plane 14 above U+E0100, unassigned or variation selectors; these are not).
     package var isControlOrFormat: Bool {
         switch properties.generalCategory {
         case .control, .format: true
@@ -17,9 +18,10 @@ extension Unicode.Scalar {
         }
     }
 
-    /// `CharacterSet.whitespaces`: general category Zs and tab.
+    /// `CharacterSet.whitespaces`: general category Zs, tab, and U+200B (ZERO WIDTH SPACE, which
+    /// CharacterSet counts though Unicode made it Cf).
     package var isBlank: Bool {
-        value == 0x09 || properties.generalCategory == .spaceSeparator
+        value == 0x09 || value == 0x200B || properties.generalCategory == .spaceSeparator
     }
 
     /// `CharacterSet.whitespacesAndNewlines`: ``isBlank`` and U+000A–U+000D, U+0085, U+2028, U+2029.
@@ -27,7 +29,8 @@ extension Unicode.Scalar {
         isBlank || (0x0A...0x0D).contains(value) || value == 0x85 || value == 0x2028 || value == 0x2029
     }
 
-    /// `CharacterSet.alphanumerics`: general categories L*, M* and N*.
+    /// `CharacterSet.alphanumerics`: general categories L*, M* and N*, by the Unicode version of
+    /// the Swift runtime (CharacterSet's tables are older: letters added since are alphanumeric here).
     package var isLetterMarkOrNumber: Bool {
         switch properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
@@ -105,27 +108,28 @@ extension StringProtocol {
     }
 }
 
-/// `NSString`'s path helpers for slash-separated paths.
+/// `NSString`'s path helpers for slash-separated paths (runs of `/` count as one, as there).
 package enum PathText {
-    /// `deletingLastPathComponent`: `/a/b` → `/a`, `/a` → `/`, `a` → ``.
+    /// `deletingLastPathComponent`: `/a/b` → `/a`, `/a//b/` → `/a`, `/a` → `/`, `a` → ``.
     package static func directory(of path: String) -> String {
-        let trimmed = withoutTrailingSlashes(path)
+        let trimmed = normalized(path)
         guard trimmed != "/", let slash = trimmed.lastIndex(of: "/") else { return trimmed == "/" ? "/" : "" }
-        let parent = withoutTrailingSlashes(String(trimmed[..<slash]))
-        return parent.isEmpty ? "/" : parent
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
     }
 
     /// `lastPathComponent`: `/a/b` → `b`, `/` → `/`.
     package static func name(of path: String) -> String {
-        let trimmed = withoutTrailingSlashes(path)
+        let trimmed = normalized(path)
         guard trimmed != "/", let slash = trimmed.lastIndex(of: "/") else { return trimmed }
         return String(trimmed[trimmed.index(after: slash)...])
     }
 
-    private static func withoutTrailingSlashes(_ path: String) -> String {
-        var path = Substring(path)
-        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
-        return String(path)
+    /// `path` with each run of slashes made one, and no trailing slash (but `/` itself).
+    private static func normalized(_ path: String) -> String {
+        var out = ""
+        for character in path where !(character == "/" && out.hasSuffix("/")) { out.append(character) }
+        if out.count > 1, out.hasSuffix("/") { out.removeLast() }
+        return out
     }
 }
 
