@@ -11,7 +11,9 @@ struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
         discussion: """
-            Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. With \
+            Asks the running agent first, before the config file is read (without --profile or RC_PROFILE: \
+            the agent's default profile). Starts the agent if none is running, unless --no-autostart or \
+            RC_AGENT_NO_AUTOSTART=1. With \
             RC_CLIENT_ID and RC_CLIENT_SECRET (and RC_AGENT_URL) set, the token is fetched by this process \
             instead: no agent, no keyring, nothing written. When the keyring is locked and stderr is a \
             terminal, the desktop's unlock prompt shows (see --no-prompt).
