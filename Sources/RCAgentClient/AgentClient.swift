@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 #if canImport(Glibc)
@@ -27,6 +27,17 @@ public struct AgentClient: Sendable {
         let profile = try ProfileName.validated(profile)
         let query = "profile=\(profile)" + (minValid.map { "&min_valid=\($0)" } ?? "")
         return try decode(TokenResponse.self, from: try await send("GET", "/v1/token?\(query)"))
+    }
+
+    /// ``token(profile:minValid:)`` (or ``refresh(profile:)`` when `refresh`) from an agent that
+    /// listens on the socket, for the profile named or else the agent's default profile; nil when
+    /// nothing can be connected to there (no socket, connection refused), so the caller can start one.
+    public func tokenIfListening(profile: String?, minValid: Int?, refresh: Bool) async throws -> TokenResponse? {
+        var query = try profile.map { ["profile=\(try ProfileName.validated($0))"] } ?? []
+        if !refresh, let minValid { query.append("min_valid=\(minValid)") }
+        let path = (refresh ? "/v1/token/refresh" : "/v1/token") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        guard let reply = try await send(refresh ? "POST" : "GET", path, nilWhenNotListening: true) else { return nil }
+        return try decode(TokenResponse.self, from: reply)
     }
 
     /// `POST /v1/token/refresh`: a token fetched now (after a downstream 401).
@@ -89,13 +100,27 @@ public struct AgentClient: Sendable {
 
     /// Sends a body-less request and returns a 2xx reply; a non-2xx one becomes its ``AgentError``.
     func send(_ method: String, _ target: String) async throws -> Reply {
+        guard let reply = try await send(method, target, nilWhenNotListening: false) else {
+            throw AgentError.unreachable(socket: socketPath, detail: "nothing is listening")
+        }
+        return reply
+    }
+
+    /// ``send(_:_:)``, or nil when `nilWhenNotListening` and the socket cannot be connected to.
+    private func send(_ method: String, _ target: String, nilWhenNotListening: Bool) async throws -> Reply? {
         let path = socketPath
         let timeout = timeout
-        let reply = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
-            // Blocking socket calls, so they run on a thread of their own rather than the cooperative pool.
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try Self.exchange(path: path, method: method, target: target, timeout: timeout) })
+        let reply: Reply
+        do {
+            reply = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
+                // Blocking socket calls, so they run on a thread of their own rather than the cooperative pool.
+                DetachedThread.run {
+                    continuation.resume(with: Result { try Self.exchange(path: path, method: method, target: target, timeout: timeout) })
+                }
             }
+        } catch let failure as NotListening {
+            if nilWhenNotListening { return nil }
+            throw failure.error
         }
         guard (200..<300).contains(reply.status) else { throw Self.error(from: reply) }
         return reply
@@ -116,7 +141,7 @@ public struct AgentClient: Sendable {
         do {
             fd = try AgentSocket.connectToOwnAgent(path)
         } catch let error as SocketSetupError {
-            throw AgentError.unreachable(socket: path, detail: error.message)
+            throw NotListening(error: AgentError.unreachable(socket: path, detail: error.message))
         }
         defer { close(fd) }
         var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
@@ -153,6 +178,11 @@ public struct AgentClient: Sendable {
         return reply
     }
 
+    /// The socket could not be connected to: no agent there (as opposed to one that failed to answer).
+    private struct NotListening: Error {
+        let error: AgentError
+    }
+
     private static func failure(_ path: String, _ detail: String) -> AgentError {
         AgentError.unreachable(socket: path, detail: detail)
     }
@@ -172,8 +202,8 @@ public struct AgentClient: Sendable {
         var length: Int?
         for line in lines.dropFirst() {
             let pair = line.split(separator: ":", maxSplits: 1)
-            if pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces).lowercased() == "content-length" {
-                length = Int(pair[1].trimmingCharacters(in: .whitespaces))
+            if pair.count == 2, pair[0].trimmingBlanks().lowercased() == "content-length" {
+                length = Int(pair[1].trimmingBlanks())
             }
         }
         let body = Array(bytes[(headEnd + 4)...])

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 #if canImport(Glibc)
@@ -75,7 +75,7 @@ public enum AgentLauncher {
     /// `exec`), in a new session. Returns the daemon's pid.
     private static func spawnDetached(arguments: [String], logPath: String) throws -> pid_t {
         let executable = try currentExecutable()
-        let logDirectory = (logPath as NSString).deletingLastPathComponent
+        let logDirectory = PathText.directory(of: logPath)
         try FileManager.default.createDirectory(
             atPath: logDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let logFD = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
@@ -118,7 +118,7 @@ public enum AgentLauncher {
         }
         var status: CInt = 0
         while waitpid(shellPID, &status, 0) == -1 && errno == EINTR {}
-        guard let pid = pid_t(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let pid = pid_t(String(decoding: output, as: UTF8.self).trimmingBlanksAndNewlines())
         else {
             throw AgentError(.agentUnreachable, message: "cannot start the agent (no pid from the launcher)")
         }

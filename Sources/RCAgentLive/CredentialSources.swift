@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import RCAgentCore
 import Synchronization
 
@@ -209,7 +210,7 @@ enum SecretFile {
                     "reading the secret file \(path) took longer than \(Int(readTimeout)) s",
                     hint: "check the file system it is on (a hung network or FUSE mount)")))
             }
-            Thread.detachNewThread {
+            DetachedThread.run {
                 pending.finish(Result { try read(path) })
             }
         }

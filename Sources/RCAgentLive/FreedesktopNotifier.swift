@@ -1,6 +1,8 @@
 import RCAgentCore
 import CLibSecret
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// `org.freedesktop.Notifications` on the session bus, via GDBus (already linked through libsecret).
 public struct FreedesktopNotifier: DesktopNotifier {

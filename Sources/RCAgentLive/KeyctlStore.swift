@@ -1,5 +1,5 @@
 import CKeyutils
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import RCAgentCore
 import CLibSecret
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The real ``CredentialStore``: the user's Secret Service keyring (gnome-keyring, KeePassXC, …)
 /// through libsecret.

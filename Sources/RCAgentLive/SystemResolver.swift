@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 #if canImport(Glibc)
@@ -11,7 +11,7 @@ public struct SystemResolver: HostResolving {
 
     public func resolve(host: String) async -> [String]? {
         await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: Self.lookup(host)) }
+            DetachedThread.run { continuation.resume(returning: Self.lookup(host)) }
         }
     }
 

@@ -1,5 +1,5 @@
 import RCAgentCore
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc

@@ -90,6 +90,35 @@ extension AgentCLITests {
             }
         }
 
+        /// `token` asks a running agent before it reads the config file (it is a whole process on
+        /// every script's path): a config that does not parse stops neither `token` nor the agent,
+        /// which keeps its last good config. With `--config`, or with no agent to ask, the file is
+        /// read and its error is what the command says.
+        @Test func tokenAsksTheRunningAgentBeforeReadingTheConfig() async throws {
+            try await AgentWorld.run { world in
+                try await world.start()
+                let first = try await world.tokenCLI()
+                #expect(first.status == 0, "\(first)")
+                let path = world.sandbox.configPath
+                let good = try? String(contentsOfFile: path, encoding: .utf8)
+                defer {
+                    if let good { try? good.write(toFile: path, atomically: true, encoding: .utf8) } else { unlink(path) }
+                }
+                try "[profiles\nthis is not TOML\n".write(toFile: path, atomically: true, encoding: .utf8)
+
+                let answered = try await world.tokenCLI()
+                #expect(answered.status == 0 && answered.stdout == first.stdout, "\(answered)")
+                let json = try await world.tokenCLI(["--json", "--min-valid", "30"])
+                #expect(json.status == 0 && json.stdout.contains("\"profile\":\"\(world.profile)\""), "\(json)")
+
+                let named = try await world.tokenCLI(["--config", path])
+                #expect(named.status == 1 && named.stdout.isEmpty && named.stderr.contains(path), "\(named)")
+                #expect(try await world.rcAgent(["stop"]).status == 0)
+                let unstarted = try await world.tokenCLI()
+                #expect(unstarted.status == 1 && unstarted.stdout.isEmpty && unstarted.stderr.contains(path), "\(unstarted)")
+            }
+        }
+
         @Test func execSetsTheProfileForNestedTools() async throws {
             try await AgentWorld.run { world in
                 try await world.start()

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 #if canImport(Glibc)
@@ -62,14 +62,14 @@ public struct APIRequest: Sendable {
     /// `api/v2/records` or `/api/v2/records?page=1` → `/api/v2/records…`. A full URL is refused:
     /// the token goes only to the profile's tenant.
     public static func relativePath(_ raw: String) throws -> String {
-        let path = raw.trimmingCharacters(in: .whitespaces)
+        let path = raw.trimmingBlanks()
         let hint = "give a path relative to the tenant, e.g. /api/v2/records; the tenant comes from the profile"
         guard !path.isEmpty else { throw UsageError("the PATH is empty", hint: hint) }
         if path.contains("://") || path.hasPrefix("//") || path.hasPrefix("\\") {
             throw UsageError("'\(raw)' is not a path relative to the tenant", hint: hint)
         }
         guard !path.unicodeScalars.contains(where: {
-            CharacterSet.whitespacesAndNewlines.contains($0) || CharacterSet.controlCharacters.contains($0)
+            $0.isBlankOrNewline || $0.isControlOrFormat
         }) else {
             throw UsageError("the PATH contains spaces or control characters", hint: "percent-encode them (%20)")
         }
@@ -85,14 +85,14 @@ public struct APIRequest: Sendable {
             throw UsageError(
                 "\(which) is not 'Name: value' (it has no ':'); its text is not shown, it may hold a credential")
         }
-        let name = raw[..<colon].trimmingCharacters(in: .whitespaces)
-        let value = raw[raw.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let name = raw[..<colon].trimmingBlanks()
+        let value = raw[raw.index(after: colon)...].trimmingBlanks()
         guard !name.isEmpty, name.unicodeScalars.allSatisfy({ headerNameCharacters.contains($0) }) else {
             throw UsageError(
                 "\(which) has no valid header name before ':'; its text is not shown, it may hold a credential",
                 hint: "a header name is letters, digits and !#$%&'*+-.^_`|~, e.g. -H 'Accept: application/json'")
         }
-        guard !value.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) && $0 != "\t" }) else {
+        guard !value.unicodeScalars.contains(where: { $0.isControlOrFormat && $0 != "\t" }) else {
             throw UsageError("the value of header \(name) contains control characters")
         }
         if TenantRequest.reservedHeaders.contains(name.lowercased()) {
@@ -105,8 +105,8 @@ public struct APIRequest: Sendable {
     }
 
     /// RFC 9110 `token` characters: what a header name is made of.
-    static let headerNameCharacters = CharacterSet(
-        charactersIn: "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    static let headerNameCharacters = Set(
+        "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".unicodeScalars)
 
     /// The body for `-d`: `@FILE`, `-` (stdin) or the text itself. A file's size is checked before
     /// it is read; stdin is read up to one byte past the limit.
@@ -130,7 +130,7 @@ public struct APIRequest: Sendable {
         guard fd >= 0 else {
             throw UsageError("cannot read the request body from \(path): \(String(cString: strerror(errno)))")
         }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) == 0 {
             if info.st_mode & S_IFMT == S_IFDIR {
@@ -141,9 +141,9 @@ public struct APIRequest: Sendable {
             }
         }
         do {
-            return try handle.read(upToCount: maximumBodyBytes + 1) ?? Data()
+            return Data(try FileDescriptorIO.read(fd, upTo: maximumBodyBytes + 1))
         } catch {
-            throw UsageError("cannot read the request body from \(path): \(error.localizedDescription)")
+            throw UsageError("cannot read the request body from \(path): \(error.message)")
         }
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import NIOHTTP1
 import RCAgentCore
 
@@ -75,7 +75,7 @@ public struct APIRunner: Sendable {
     }
 
     private func paginate(_ request: APIRequest, tenant: TenantURL, session: BearerSession) async throws -> APIOutput {
-        var items: [Any] = []
+        var items: [JSONValue] = []
         var path: String? = request.path
         var visited: Set<String> = []
         var collected = 0
@@ -98,9 +98,7 @@ public struct APIRunner: Sendable {
                     hint: "narrow the query (filters, a smaller date range), or fetch the pages one by one "
                         + "with ?page=N and without --paginate")
             }
-            guard let page = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-                let content = page["content"] as? [Any]
-            else {
+            guard let page = JSONValue(parsing: response.body), let content = page["content"]?.array else {
                 throw UsageError(
                     "--paginate: \(current) did not answer with a v2 page ({content[], links, page})",
                     hint: "use --paginate with v2 list endpoints such as /api/v2/records")
@@ -108,16 +106,14 @@ public struct APIRunner: Sendable {
             items += content
             path = try Self.nextPath(after: page, current: current, tenant: tenant)
         }
-        let options: JSONSerialization.WritingOptions =
-            request.pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        let data = try JSONSerialization.data(withJSONObject: items, options: options)
-        return APIOutput(stdout: Array(data) + [UInt8(ascii: "\n")], stderr: "", exitCode: 0)
+        let data = try JSONValue.array(items).encoded(pretty: request.pretty)
+        return APIOutput(stdout: data + [UInt8(ascii: "\n")], stderr: "", exitCode: 0)
     }
 
     /// The next page's path: `links.next` (only on the same tenant), else `page.number + 1` while
     /// below `page.totalPages`; nil on the last page.
-    static func nextPath(after page: [String: Any], current: String, tenant: TenantURL) throws -> String? {
-        if let next = (page["links"] as? [String: Any])?["next"] as? String, !next.isEmpty {
+    static func nextPath(after page: JSONValue, current: String, tenant: TenantURL) throws -> String? {
+        if let next = page["links"]?["next"]?.string, !next.isEmpty {
             if next.hasPrefix("/") && !next.hasPrefix("//") { return next }
             guard let components = URLComponents(string: next), let host = components.host,
                 let linked = try? TenantURL(parsing: "\(components.scheme ?? "https")://\(host)" + (components.port.map { ":\($0)" } ?? "")),
@@ -130,8 +126,8 @@ public struct APIRunner: Sendable {
             let query = components.percentEncodedQuery.map { "?" + $0 } ?? ""
             return (components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath) + query
         }
-        guard let info = page["page"] as? [String: Any], let number = (info["number"] as? NSNumber)?.intValue,
-            let total = (info["totalPages"] as? NSNumber)?.intValue, number + 1 < total
+        guard let info = page["page"], let number = info["number"]?.int, let total = info["totalPages"]?.int,
+            number + 1 < total
         else { return nil }
         var components = URLComponents(string: current) ?? URLComponents()
         var query = (components.queryItems ?? []).filter { $0.name != "page" }
@@ -161,12 +157,9 @@ public struct APIRunner: Sendable {
 
     /// `body` re-indented when it is JSON, nil otherwise.
     static func pretty(_ body: [UInt8]) -> [UInt8]? {
-        guard !body.isEmpty,
-            let object = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]),
-            let data = try? JSONSerialization.data(
-                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+        guard !body.isEmpty, let value = JSONValue(parsing: body), let data = try? value.encoded(pretty: true)
         else { return nil }
-        return Array(data) + [UInt8(ascii: "\n")]
+        return data + [UInt8(ascii: "\n")]
     }
 
     /// `bytes` with every occurrence of `value` replaced by `<redacted>`.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 #if canImport(Glibc)
@@ -362,16 +362,14 @@ enum DoctorChecks {
 
     /// Checks that a 2xx body is a v2 page (`{content[], page{totalElements}}`); returns `totalElements`.
     static func v2Page(_ response: UpstreamResponse, tenant: TenantURL, path: String) throws -> Int? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-            object["content"] is [Any]
-        else {
+        guard let object = JSONValue(parsing: response.body), object["content"]?.array != nil else {
             let excerpt = ResponseExcerpt.make(response.body)
             throw RiskCloudError(
                 .unexpectedResponse(
                     status: response.status, excerpt: "not a v2 page" + (excerpt.isEmpty ? "" : ": \(excerpt)")),
                 tenant: tenant.base, path: TenantRequest.pathWithoutQuery(path))
         }
-        return ((object["page"] as? [String: Any])?["totalElements"] as? NSNumber)?.intValue
+        return object["page"]?["totalElements"]?.int
     }
 
     static func milliseconds(since start: Date, clock: any AgentClock) -> Int {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 /// `rc-agent doctor`: the troubleshooting guide's four steps done for the user, plus the local

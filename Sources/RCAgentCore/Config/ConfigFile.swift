@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TOMLKit
 
 /// One profile's settings from the config file. Never holds a secret.
@@ -106,7 +107,7 @@ public struct ConfigFile: Sendable, Equatable {
             if scalar == "\r", index + 1 < scalars.count, scalars[index + 1] == "\n" { continue }
             throw ConfigError(
                 path: path, line: line, key: nil,
-                reason: "contains the control character U+\(String(format: "%04X", scalar.value)); "
+                reason: "contains the control character U+\(CFormat.hex4(scalar.value)); "
                     + "TOML allows only tabs and line breaks")
         }
         var scan = TableHeaderScan(scalars)
@@ -280,15 +281,15 @@ private struct TableReader {
         let tableHeader = components.dropLast().joined(separator: ".")
         var currentTable = ""
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            let line = rawLine.trimmingBlanks()
             if line.hasPrefix("[") {
-                currentTable = line.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
-                    .replacingOccurrences(of: "\"", with: "")
+                currentTable = line.trimming { $0 == "[" || $0 == "]" || $0 == " " }
+                    .replacing("\"", with: "")
                 if currentTable == key { return index + 1 }
                 continue
             }
             if currentTable == tableHeader, line.hasPrefix(last),
-                line.dropFirst(last.count).trimmingCharacters(in: .whitespaces).hasPrefix("=")
+                line.dropFirst(last.count).trimmingBlanks().hasPrefix("=")
             {
                 return index + 1
             }
@@ -422,6 +423,6 @@ struct TableHeaderScan {
     /// Letters, digits, `_`, `-`, a quote, or `]` (an empty name, which toml++ reports itself).
     static func startsKey(_ scalar: Unicode.Scalar) -> Bool {
         scalar.isASCII
-            && (CharacterSet.alphanumerics.contains(scalar) || "_-\"']".unicodeScalars.contains(scalar))
+            && (scalar.isLetterMarkOrNumber || "_-\"']".unicodeScalars.contains(scalar))
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Writes a profile's `url` (and, when login is given `--backend`, its `backend`) into the config file, keeping everything else (comments, unknown
 /// keys, other profiles) as the user wrote it.
@@ -51,9 +52,9 @@ public struct ConfigWriter: Sendable {
         guard check(try ConfigFile.parse(updated, path: path)) else {
             throw ConfigError(path: path, line: nil, key: key, reason: "could not be updated automatically; set it by hand")
         }
-        let directory = (target as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: target)
         try PrivateFiles.makeDirectory(directory)
-        let name = (target as NSString).lastPathComponent
+        let name = PathText.name(of: target)
         let temp = try PrivateFiles.writeTemporary(Data(updated.utf8), in: directory, prefix: "." + name)
         return PreparedConfig(tempPath: temp, path: target)
     }
@@ -104,11 +105,11 @@ public struct ConfigWriter: Sendable {
     static func setting(_ key: String, to value: String, headers: Set<String>, newHeader: String, in text: String) -> String {
         var lines = text.components(separatedBy: "\n")
         let assignment = "\(key) = \(tomlQuoted(value))"
-        if let headerIndex = lines.firstIndex(where: { headers.contains($0.trimmingCharacters(in: .whitespaces)) }) {
+        if let headerIndex = lines.firstIndex(where: { headers.contains($0.trimmingBlanks()) }) {
             var index = headerIndex + 1
-            while index < lines.count, !lines[index].trimmingCharacters(in: .whitespaces).hasPrefix("[") {
-                let trimmed = lines[index].trimmingCharacters(in: .whitespaces)
-                if trimmed.hasPrefix(key), trimmed.dropFirst(key.count).trimmingCharacters(in: .whitespaces).hasPrefix("=") {
+            while index < lines.count, !lines[index].trimmingBlanks().hasPrefix("[") {
+                let trimmed = lines[index].trimmingBlanks()
+                if trimmed.hasPrefix(key), trimmed.dropFirst(key.count).trimmingBlanks().hasPrefix("=") {
                     lines[index] = assignment
                     return lines.joined(separator: "\n")
                 }
@@ -130,7 +131,7 @@ public struct ConfigWriter: Sendable {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                out += String(format: "\\u%04X", scalar.value)
+                out += "\\u" + CFormat.hex4(scalar.value)
             default: out.unicodeScalars.append(scalar)
             }
         }
@@ -161,11 +162,19 @@ public struct PreparedConfig: Sendable {
 public enum PrivateFiles {
     /// Creates `path` (and parents) with mode 0700; an existing directory keeps its mode.
     public static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw FileWriteError(path: path, reason: (error as NSError).localizedDescription)
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o700) == 0 {
+                chmod(prefix, 0o700)  // whatever the umask
+                continue
+            }
+            let failure = errno
+            var info = stat()
+            guard failure == EEXIST, stat(prefix, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw FileWriteError(
+                    path: path, reason: failure == EEXIST ? "\(prefix) is not a directory" : errnoText(failure))
+            }
         }
     }
 
@@ -187,7 +196,7 @@ public enum PrivateFiles {
         let written = data.withUnsafeBytes { buffer -> Int in
             var offset = 0
             while offset < buffer.count {
-                let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
                 if n < 0 { if errno == EINTR { continue }; return -1 }
                 offset += n
             }
@@ -205,7 +214,7 @@ public enum PrivateFiles {
             unlink(temporary)
             throw FileWriteError(path: path, reason: reason)
         }
-        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directory = open(PathText.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
             // The rename is done: a directory that cannot be flushed is not a reason to undo it.
             _ = fsync(directory)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Everything a command resolves before it acts, with one precedence everywhere:
 /// flag > environment > config file > built-in default.
@@ -62,8 +63,11 @@ public struct Settings: Sendable {
     }
 
     /// `$XDG_STATE_HOME/rc-agent` (default `~/.local/state/rc-agent`): reminder timestamps, never secrets.
-    public var stateDirectory: String {
-        Self.xdgDirectory("XDG_STATE_HOME", fallback: ".local/state", environment: environment) + "/rc-agent"
+    public var stateDirectory: String { Self.stateDirectory(environment: environment) }
+
+    /// ``stateDirectory`` from the environment alone (no config file needed).
+    public static func stateDirectory(environment: [String: String]) -> String {
+        xdgDirectory("XDG_STATE_HOME", fallback: ".local/state", environment: environment) + "/rc-agent"
     }
 
     static func configPath(flag: String?, environment: [String: String]) -> String {
@@ -72,9 +76,15 @@ public struct Settings: Sendable {
         return xdgDirectory("XDG_CONFIG_HOME", fallback: ".config", environment: environment) + "/rc-agent/config.toml"
     }
 
+    /// The home directory in the password database (what `NSHomeDirectory()` falls back to).
+    static func accountHome() -> String {
+        guard let entry = getpwuid(getuid()), let directory = entry.pointee.pw_dir else { return "/" }
+        return String(cString: directory)
+    }
+
     static func xdgDirectory(_ variable: String, fallback: String, environment: [String: String]) -> String {
         if let value = environment[variable], value.hasPrefix("/") { return value }
-        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? accountHome()
         return home + "/" + fallback
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where a profile's credentials come from: `[profiles.NAME] backend = "…"`.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The ``CredentialStore`` every command and the agent use: it sends each profile to the store or
 /// source of its backend (``CredentialBackend/of(profile:config:environment:selectedProfile:)``),

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One profile's credentials as kept in the keyring: the Client Secret is the item's secret,
 /// everything else is an attribute (readable without unlocking the secret value).

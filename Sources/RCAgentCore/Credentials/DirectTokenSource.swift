@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Tokens fetched in this process, with no agent: what `token`, `exec` and `api` use when the
 /// selected profile's credentials come from the environment (a CI step, a one-off container).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What `rc-agent login` was asked to store.
 public struct LoginRequest: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Keyring health as `status` and `GET /v1/status` report it.
 public enum KeyringState: String, Sendable, Codable {

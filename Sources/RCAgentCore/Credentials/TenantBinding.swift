@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A tenant URL the environment or the config file names for a profile, and which of them.
 public struct RequestedTenant: Sendable, Equatable {

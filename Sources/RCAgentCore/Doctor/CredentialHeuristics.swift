@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The usual causes of a 401 at the token endpoint that can be seen without asking the tenant.
 ///
@@ -29,7 +29,7 @@ public enum CredentialHeuristics {
 
     /// True when `text` holds a space, tab, line break or other Unicode whitespace anywhere.
     static func containsWhitespace(_ text: String) -> Bool {
-        text.unicodeScalars.contains { CharacterSet.whitespacesAndNewlines.contains($0) }
+        text.unicodeScalars.contains { $0.isBlankOrNewline }
     }
 
     /// `Basic` or `Bearer` when `secret` starts with that scheme and a space.
@@ -49,7 +49,7 @@ public enum CredentialHeuristics {
         guard secret.count >= 8, secret.count % 4 == 0, let data = Data(base64Encoded: secret),
             data.count >= 4, data.base64EncodedString() == secret,
             let text = String(data: data, encoding: .utf8),
-            !text.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }),
+            !text.unicodeScalars.contains(where: \.isControlOrFormat),
             text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F && $0.value != 0xFFFD })
         else { return nil }
         return text.contains(":")

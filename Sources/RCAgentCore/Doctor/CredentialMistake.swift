@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension RiskCloudError {
     /// A usual cause of a 401 at the token endpoint that rc-agent can spot without the tenant,

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How one doctor check ended.
 public enum DoctorCheckStatus: String, Sendable, Codable, Equatable {

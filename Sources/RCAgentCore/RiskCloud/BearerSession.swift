@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One caller's bearer token for a profile and the rule `rc-agent api` and the agent's proxy
 /// share: on a 401 from the tenant, fetch a new token once (the agent coalesces concurrent

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Checks and tidies a Client ID and Secret before anything is sent or stored.
 public enum CredentialInput {
@@ -16,19 +16,19 @@ public enum CredentialInput {
     /// Throws ``UsageError``.
     public static func normalise(clientID: String, secret: Secret) throws -> Normalised {
         var notes: [String] = []
-        let id = clientID.trimmingCharacters(in: .whitespacesAndNewlines)
+        let id = clientID.trimmingBlanksAndNewlines()
         if id != clientID { notes.append("removed spaces or newlines around the Client ID") }
         try validateClientID(id)
 
         let raw = secret.reveal()
-        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = raw.trimmingBlanksAndNewlines()
         if trimmed != raw {
             notes.append("removed spaces or newlines around the Client Secret (a copy-paste accident)")
         }
         guard !trimmed.isEmpty else {
             throw UsageError("the Client Secret is empty", hint: "copy it from Profile → Access Key in Risk Cloud")
         }
-        if trimmed.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) {
+        if trimmed.unicodeScalars.contains(where: \.isControlOrFormat) {
             throw UsageError(
                 "the Client Secret contains control characters (a line break inside it?)",
                 hint: "copy it again from Profile → Access Key in Risk Cloud")
@@ -46,7 +46,7 @@ public enum CredentialInput {
                 "the Client ID must not contain ':' (Basic authentication joins ID and secret with a colon)",
                 hint: "copy the Client ID alone from Profile → Access Key in Risk Cloud")
         }
-        if id.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) {
+        if id.unicodeScalars.contains(where: \.isControlOrFormat) {
             throw UsageError(
                 "the Client ID contains control characters",
                 hint: "copy the Client ID again from Profile → Access Key in Risk Cloud")

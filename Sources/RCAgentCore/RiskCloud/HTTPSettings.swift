@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Network settings for the tenant's HTTP client: timeouts, the CA bundle, the proxy environment.
 public struct HTTPSettings: Sendable {

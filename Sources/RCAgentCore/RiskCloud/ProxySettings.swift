@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The proxy from `HTTPS_PROXY` (or `https_proxy`) and its `NO_PROXY` exceptions.
 public struct ProxySettings: Sendable, Equatable {
@@ -14,7 +14,7 @@ public struct ProxySettings: Sendable, Equatable {
     /// The proxy `environment` asks for, or nil. Throws ``RiskCloudError`` (`bad_config`) for an unusable URL.
     public static func from(environment: [String: String]) throws -> ProxySettings? {
         guard let raw = environment["HTTPS_PROXY"] ?? environment["https_proxy"],
-            !raw.trimmingCharacters(in: .whitespaces).isEmpty
+            !raw.trimmingBlanks().isEmpty
         else { return nil }
         let text = raw.contains("://") ? raw : "http://" + raw
         let bad = RiskCloudError(
@@ -26,11 +26,11 @@ public struct ProxySettings: Sendable, Equatable {
         let scheme = components.scheme?.lowercased() ?? "http"
         guard ["http", "socks5", "socks5h"].contains(scheme) else { throw bad }
         let noProxy = (environment["NO_PROXY"] ?? environment["no_proxy"] ?? "")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+            .split(separator: ",").map { $0.trimmingBlanks().lowercased() }.filter { !$0.isEmpty }
         return ProxySettings(
             host: host, port: components.port ?? (scheme == "http" ? 80 : 1080), isSOCKS: scheme != "http",
-            username: components.user?.removingPercentEncoding,
-            password: components.password?.removingPercentEncoding.map(Secret.init), noProxy: noProxy)
+            username: components.user?.removingPercentEscapes,
+            password: components.password?.removingPercentEscapes.map(Secret.init), noProxy: noProxy)
     }
 
     /// True when `host` must be reached directly: loopback, or matched by `NO_PROXY`
@@ -45,7 +45,7 @@ public struct ProxySettings: Sendable, Equatable {
             if !name.hasPrefix("["), let colon = name.lastIndex(of: ":"), name.filter({ $0 == ":" }).count == 1 {
                 name = String(name[..<colon])
             }
-            name = name.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            name = name.trimming { $0 == "[" || $0 == "]" }
             let suffix = name.hasPrefix(".") ? String(name.dropFirst()) : name
             if host == suffix || host.hasSuffix("." + suffix) { return true }
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Every way a call to the tenant can fail, diagnosed as one of the vendor troubleshooting
 /// guide's cases (shared/reference/risk-cloud-api-troubleshooting.txt) with its resolution steps.
@@ -293,7 +294,7 @@ public struct RiskCloudError: RCAgentError, UpstreamFailure, Equatable {
     }
 
     static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? String(Int(seconds)) : String(format: "%.1f", seconds)
+        seconds == seconds.rounded() ? String(Int(seconds)) : CFormat.oneDecimal(seconds)
     }
 }
 
@@ -311,7 +312,7 @@ extension RiskCloudError {
     ) -> RiskCloudError? {
         func make(_ kind: Kind) -> RiskCloudError { RiskCloudError(kind, tenant: tenant.base, path: path) }
         func header(_ name: String) -> String? {
-            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+            headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
         }
         switch status {
         case 200..<300:
@@ -340,13 +341,32 @@ extension RiskCloudError {
 
     /// Parses `Retry-After`: delta-seconds or an HTTP-date (resolved against `now`).
     static func retryAfter(_ value: String, now: Date) -> Double? {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        let trimmed = value.trimmingBlanks()
         if let seconds = Double(trimmed), seconds >= 0 { return seconds }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: trimmed) else { return nil }
+        guard let date = httpDate(trimmed) else { return nil }
         return max(0, date.timeIntervalSince(now))
+    }
+
+    /// An RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
+    static func httpDate(_ text: String) -> Date? {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[0].hasSuffix(","), days.contains(String(parts[0].dropLast())),
+            let day = Int(parts[1]), (1...31).contains(day), let month = months.firstIndex(of: String(parts[2])),
+            parts[3].count == 4, let year = Int(parts[3]), parts[5] == "GMT" || parts[5] == "UTC"
+        else { return nil }
+        let clock = parts[4].split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+        guard clock.count == 3, let hour = clock[0], let minute = clock[1], let second = clock[2],
+            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
+        else { return nil }
+        var fields = tm()
+        fields.tm_year = Int32(year - 1900)
+        fields.tm_mon = Int32(month)
+        fields.tm_mday = Int32(day)
+        fields.tm_hour = Int32(hour)
+        fields.tm_min = Int32(minute)
+        fields.tm_sec = Int32(second)
+        return Date(timeIntervalSince1970: Double(timegm(&fields)))
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One HTTP answer from the tenant, whatever its status.
 public struct UpstreamResponse: Sendable {
@@ -14,7 +14,7 @@ public struct UpstreamResponse: Sendable {
 
     /// The first header called `name` (case-insensitive).
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { $0.name.equalsIgnoringASCIICase(name) }?.value
     }
 }
 

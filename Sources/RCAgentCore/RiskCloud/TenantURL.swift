@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A tenant's base URL, normalised to scheme + host (+ port): `https://acme.logicgate.com`.
 ///
@@ -15,7 +16,7 @@ public struct TenantURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses and normalises `input`; throws ``TenantURLError`` with a message that says why not.
     public init(parsing input: String) throws {
-        let trimmed = input.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = input.trimmingBlanksAndNewlines()
         guard !trimmed.isEmpty else { throw TenantURLError(input: input, reason: "the URL is empty") }
         let withScheme = trimmed.contains("://") ? trimmed : "https://" + trimmed
         guard let components = URLComponents(string: withScheme), let rawHost = components.host,
@@ -24,7 +25,7 @@ public struct TenantURL: Sendable, Hashable, CustomStringConvertible {
             throw TenantURLError(input: input, reason: "it is not a URL")
         }
         let scheme = (components.scheme ?? "").lowercased()
-        let host = rawHost.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let host = rawHost.lowercased().trimming { $0 == "[" || $0 == "]" }
         // URLComponents takes `[]` and `[%]` as hosts (found by `make fuzz`): a host is a DNS name
         // or an address, and an IPv6 address only in brackets.
         let bracketed = rawHost.hasPrefix("[") && rawHost.hasSuffix("]")
@@ -78,9 +79,9 @@ public struct TenantURL: Sendable, Hashable, CustomStringConvertible {
     public var description: String { base }
 
     /// What a (lower-cased) DNS name or IPv4 address is made of.
-    static let hostCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyz0123456789.-_")
+    static let hostCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789.-_".unicodeScalars)
     /// What an IPv6 address is made of (with an embedded IPv4 part).
-    static let ipv6Characters = CharacterSet(charactersIn: "0123456789abcdef:.")
+    static let ipv6Characters = Set("0123456789abcdef:.".unicodeScalars)
 
     /// True when `text` is an IPv6 address (`[6666…]` is not one: found by `make fuzz`).
     static func isIPv6Address(_ text: String) -> Bool {
@@ -90,7 +91,7 @@ public struct TenantURL: Sendable, Hashable, CustomStringConvertible {
 
     /// True for 127.0.0.0/8, ::1 and localhost.
     public static func isLoopback(_ host: String) -> Bool {
-        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let h = host.lowercased().trimming { $0 == "[" || $0 == "]" }
         if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
         let parts = h.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "127" else { return false }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension AccessToken {
     /// The longest `expires_in` taken: 100 years (the tenant's tokens last about one).
@@ -17,21 +17,20 @@ extension AccessToken {
                 .unexpectedResponse(status: response.status, excerpt: excerpt.isEmpty ? why : "\(why): \(excerpt)"),
                 tenant: tenant.base, path: path)
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+        guard let object = JSONValue(parsing: response.body)?.object else {
             throw unexpected("not a JSON object")
         }
-        guard let value = object["access_token"] as? String, !value.isEmpty else {
+        guard let value = object["access_token"]?.string, !value.isEmpty else {
             throw unexpected("no access_token")
         }
-        let tokenType = object["token_type"] as? String ?? "bearer"
+        let tokenType = object["token_type"]?.string ?? "bearer"
         guard tokenType.lowercased() == "bearer" else { throw unexpected("token_type is not bearer") }
-        guard let expiresIn = (object["expires_in"] as? NSNumber)?.doubleValue, expiresIn >= 0,
-            expiresIn <= Self.maximumLifetime, !(object["expires_in"] is Bool)
+        guard let expiresIn = object["expires_in"]?.double, expiresIn >= 0, expiresIn <= Self.maximumLifetime
         else {
             throw unexpected("no valid expires_in")
         }
         self.init(
             value: Secret(value), tokenType: tokenType, expiresAt: sentAt.addingTimeInterval(expiresIn),
-            scope: object["scope"] as? String, obtainedAt: sentAt)
+            scope: object["scope"]?.string, obtainedAt: sentAt)
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A bearer token from `POST /api/v1/account/token`.
 public struct AccessToken: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Remembers when each profile was last reminded, so a reminder shows at most once a day per
 /// profile and channel. Kept in `$XDG_STATE_HOME/rc-agent/reminders.json` (times only, never a
@@ -31,9 +31,9 @@ public struct ReminderLedger: Sendable {
 
     private func write(_ entries: [String: Double]) {
         guard let data = try? JSONEncoder().encode(entries) else { return }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: path)
         try? PrivateFiles.makeDirectory(directory)
-        let name = (path as NSString).lastPathComponent
+        let name = PathText.name(of: path)
         guard let temp = try? PrivateFiles.writeTemporary(data, in: directory, prefix: "." + name) else { return }
         try? PrivateFiles.replace(path, with: temp)
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How old a secret may get: `rotate_after_days` and `remind_before_days` from the config.
 public struct RotationPolicy: Sendable, Equatable {
@@ -77,7 +77,7 @@ public struct RotationStatus: Sendable, Equatable, Codable {
         rotateAfterDays = try container.decode(Int.self, forKey: .rotateAfterDays)
         state = try container.decode(RotationState.self, forKey: .state)
         let text = try container.decode(String.self, forKey: .dueAt)
-        guard let date = ISO8601DateFormatter().date(from: text) else {
+        guard let date = try? Date(text, strategy: .iso8601) else {
             throw DecodingError.dataCorruptedError(forKey: .dueAt, in: container, debugDescription: "not RFC 3339: \(text)")
         }
         dueAt = date
@@ -87,7 +87,6 @@ public struct RotationStatus: Sendable, Equatable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(ageDays, forKey: .ageDays)
         try container.encode(rotateAfterDays, forKey: .rotateAfterDays)
-        // Not ISO8601DateFormatter(): it builds an ICU formatter per call, on every token served.
         try container.encode(dueAt.formatted(.iso8601), forKey: .dueAt)
         try container.encode(state, forKey: .state)
     }
@@ -106,8 +105,6 @@ public struct RotationStatus: Sendable, Equatable, Codable {
     }
 
     package static func day(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate]
-        return formatter.string(from: date)
+        date.formatted(.iso8601.year().month().day())
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// The agent's rotation reminders: at start and then once a day, for each of its profiles whose

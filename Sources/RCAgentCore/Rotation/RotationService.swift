@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What `rc-agent rotate` did.
 public struct RotationOutcome: Sendable {

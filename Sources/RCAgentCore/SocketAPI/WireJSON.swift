@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The JSON the socket API and `--json` outputs write: keys sorted, slashes unescaped, dates as
 /// RFC 3339 UTC. One encoder set-up for every document rc-agent prints or sends.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `GET /v1/status`: the agent and what it knows per profile.
 public struct AgentStatus: Codable, Sendable, Equatable {

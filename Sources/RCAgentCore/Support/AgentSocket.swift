@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 #if canImport(Glibc)
@@ -41,7 +41,7 @@ public enum AgentSocket {
         guard path.utf8.count <= maximumPathLength else {
             throw SocketSetupError("the socket path is longer than \(maximumPathLength) bytes: \(path)")
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: path)
         if mkdir(directory, 0o700) == 0 {
             // mkdir applies the umask; the mode must not depend on it.
             chmod(directory, 0o700)
@@ -104,7 +104,7 @@ public enum AgentSocket {
     /// Throws ``UntrustedAgentError`` when the socket is someone else's, ``SocketSetupError``
     /// when nothing answers there.
     package static func connectToOwnAgent(_ path: String) throws -> CInt {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathText.directory(of: path)
         switch try inspectDirectory(directory) {
         case .private: break
         case .missing: throw SocketSetupError("\(directory) does not exist")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Wall-clock time and sleeping, the I/O edge that token expiry and backoff depend on.
 ///

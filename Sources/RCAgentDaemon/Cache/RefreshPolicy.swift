@@ -1,5 +1,6 @@
 import RCAgentCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// When ``TokenCache`` refreshes, how it backs off, and how it coalesces forced refreshes.
 ///

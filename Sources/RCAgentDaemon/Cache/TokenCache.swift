@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 import Logging
 
@@ -387,7 +387,7 @@ public actor TokenCache {
                 "token request failed",
                 metadata: [
                     "profile": "\(profile)", "code": "\(agentError.code)", "error": "\(agentError.message)",
-                    "failures": "\(entry.failures)", "retry_in": "\(String(format: "%.1f", delay))",
+                    "failures": "\(entry.failures)", "retry_in": "\(CFormat.oneDecimal(delay))",
                 ])
         }
     }

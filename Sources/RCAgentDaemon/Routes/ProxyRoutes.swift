@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 import Hummingbird
 import Logging
@@ -166,7 +166,7 @@ struct ProxyRoutes: Sendable {
     /// `headers` without the hop-by-hop ones and those the `Connection` header names.
     static func forwardable(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
         let named = headers.filter { $0.name.lowercased() == "connection" }
-            .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } }
+            .flatMap { $0.value.split(separator: ",").map { $0.trimmingBlanks().lowercased() } }
         let dropped = hopByHopHeaders.union(named)
         return headers.filter { !dropped.contains($0.name.lowercased()) }
     }

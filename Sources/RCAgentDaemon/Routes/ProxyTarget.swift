@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 
 /// What a proxied request may reach: an `/api/…` path (and its query) on the profile's tenant.
@@ -37,7 +37,7 @@ struct ProxyTarget: Equatable {
             // Decode until stable, so %252e%252e is seen for what a careless server makes of it;
             // more than four layers is refused (`make fuzz` found six that hid a dot segment).
             for _ in 0..<5 {
-                guard let next = decoded.removingPercentEncoding else { throw refuse("invalid percent-encoding") }
+                guard let next = decoded.removingPercentEscapes else { throw refuse("invalid percent-encoding") }
                 if next == decoded {
                     stable = true
                     break
@@ -50,7 +50,7 @@ struct ProxyTarget: Equatable {
             // `..;` is `..` to them: `/api/..;/v1/account/token` would leave /api/.
             guard !decoded.contains(";") else { throw refuse("';' in a path segment is not allowed") }
             guard !decoded.contains("/"), !decoded.contains("\\"),
-                !decoded.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) })
+                !decoded.unicodeScalars.contains(where: \.isControlOrFormat)
             else { throw refuse("encoded '/', '\\' or control characters are not allowed") }
         }
         guard segments.count >= 2 else { throw refuse("no tenant path after the profile") }
@@ -69,8 +69,8 @@ struct ProxyTarget: Equatable {
     }
 
     /// RFC 3986 `pchar` and `/`.
-    static let pathCharacters = CharacterSet(
-        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/")
+    static let pathCharacters = Set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@/".unicodeScalars)
     /// RFC 3986 query characters.
-    static let queryCharacters = pathCharacters.union(CharacterSet(charactersIn: "?"))
+    static let queryCharacters = pathCharacters.union(["?"])
 }

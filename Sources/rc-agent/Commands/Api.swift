@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import RCAgentClient
 import RCAgentCore
 import RCAgentDaemon
@@ -50,11 +51,11 @@ struct Api: AsyncParsableCommand {
             let request = try APIRequest(
                 method: method, path: path, data: data, headers: headers, paginate: paginate, include: include,
                 fail: fail, pretty: Terminal.standardOutput.isTerminal,
-                readStandardInput: { (try? FileHandle.standardInput.read(upToCount: $0)) ?? Data() })
+                readStandardInput: { Data((try? FileDescriptorIO.read(STDIN_FILENO, upTo: $0)) ?? []) })
             let output = try await agent.withTokens(settings, prompt: prompt) { tokens in
                 try await LiveEnvironment(settings).withAPIRunner(tokens: tokens) { try await $0.run(request) }
             }
-            FileHandle.standardOutput.write(Data(output.stdout))
+            FileDescriptorIO.write(STDOUT_FILENO, output.stdout)
             Terminal.standardError.write(output.stderr)
             exitCode = output.exitCode
             return .ok

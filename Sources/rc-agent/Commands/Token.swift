@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import RCAgentClient
 import RCAgentCore
 import RCAgentDaemon
@@ -11,7 +11,9 @@ struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
         discussion: """
-            Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. With \
+            Asks the running agent first, before the config file is read (without --profile or RC_PROFILE: \
+            the agent's default profile). Starts the agent if none is running, unless --no-autostart or \
+            RC_AGENT_NO_AUTOSTART=1. With \
             RC_CLIENT_ID and RC_CLIENT_SECRET (and RC_AGENT_URL) set, the token is fetched by this process \
             instead: no agent, no keyring, nothing written. When the keyring is locked and stderr is a \
             terminal, the desktop's unlock prompt shows (see --no-prompt).
@@ -49,15 +51,36 @@ struct Token: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let settings = try global.settings()
-            let token = try await agent.withTokens(settings, prompt: prompt) {
-                refresh
-                    ? try await $0.refresh(profile: settings.profile)
-                    : try await $0.token(profile: settings.profile, minValid: minValid)
+            let environment = ProcessInfo.processInfo.environment
+            let token: TokenResponse
+            if let answered = try await fromListeningAgent(environment: environment) {
+                token = answered
+            } else {
+                let settings = try global.settings()
+                token = try await agent.withTokens(settings, prompt: prompt) {
+                    refresh
+                        ? try await $0.refresh(profile: settings.profile)
+                        : try await $0.token(profile: settings.profile, minValid: minValid)
+                }
             }
-            ReminderView.emit(for: token, settings: settings)
+            ReminderView.emit(for: token, environment: environment)
             Terminal.standardOutput.write(try TokenView.text(token, format: json ? .json : format ?? .text))
             return .ok
+        }
+    }
+
+    /// The token from an agent already listening, asked before the config file is read: without
+    /// `--profile` or `RC_PROFILE` the agent's default profile (PROTOCOL.md). Nil when the config is
+    /// needed after all: `--config` names one, the credentials come from the environment (fetched
+    /// here), nothing listens (autostart), or the agent's keyring is locked (the unlock prompt).
+    private func fromListeningAgent(environment: [String: String]) async throws -> TokenResponse? {
+        guard global.config == nil, !CredentialEnvironment.isPresent(environment) else { return nil }
+        let profile = global.profile ?? environment["RC_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            return try await AgentClient(socketPath: agent.socketPath)
+                .tokenIfListening(profile: profile, minValid: minValid, refresh: refresh)
+        } catch let error as AgentError where error.code == .keyringLocked {
+            return nil
         }
     }
 }

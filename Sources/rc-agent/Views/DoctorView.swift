@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentClient
 import RCAgentCore
 import RCAgentDaemon
@@ -12,7 +12,7 @@ enum DoctorView {
         let width = checks.map(\.id.count).max() ?? 0
         var out = ""
         for check in checks {
-            let id = check.id.padding(toLength: width, withPad: " ", startingAt: 0)
+            let id = check.id.padded(to: width)
             out += "\(check.status.mark) \(id)  \(check.message)"
             if check.status != .skip { out += " (\(check.elapsedMS) ms)" }
             out += "\n"

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentClient
 import RCAgentCore
 
@@ -77,8 +77,7 @@ enum ProfileListView {
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
-            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            zip(row, widths).map { $0.padded(to: $1) }.joined(separator: "  ").trimmingTrailing(\.isBlankOrNewline)
         }.joined(separator: "\n") + "\n"
     }
 

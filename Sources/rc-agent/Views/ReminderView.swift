@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentCore
 import RCAgentLive
 
@@ -8,9 +8,15 @@ import RCAgentLive
 enum ReminderView {
     /// Prints the reminder for `token`'s profile when one is due.
     static func emit(for token: TokenResponse, settings: Settings, now: Date = Date()) {
-        guard settings.environment["RC_AGENT_NO_REMINDERS"] != "1",
+        emit(for: token, environment: settings.environment, now: now)
+    }
+
+    /// ``emit(for:settings:now:)`` from the environment alone (`token` reads no config when the agent answers).
+    static func emit(for token: TokenResponse, environment: [String: String], now: Date = Date()) {
+        guard environment["RC_AGENT_NO_REMINDERS"] != "1",
             let line = token.rotation?.reminder(profile: token.profile),
-            ReminderLedger(directory: settings.stateDirectory, channel: "cli").claim(profile: token.profile, now: now)
+            ReminderLedger(directory: Settings.stateDirectory(environment: environment), channel: "cli")
+                .claim(profile: token.profile, now: now)
         else { return }
         Terminal.standardError.write("rc-agent: " + line + "\n")
     }

@@ -1,11 +1,11 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 
 /// Quoting for lines a shell evaluates (`eval "$(rc-agent start)"`).
 enum ShellQuote {
     /// Characters no shell treats specially: a word of only these needs no quotes.
-    private static let safe = CharacterSet(
-        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+:@%,=")
+    private static let safe = Set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+:@%,=".unicodeScalars)
 
     /// `text` as one POSIX shell word: unchanged when it holds only safe characters, else single-quoted.
     static func quote(_ text: String) -> String {
@@ -17,13 +17,13 @@ enum ShellQuote {
         if !text.isEmpty, text.unicodeScalars.allSatisfy({ safe.contains($0) }) { return text }
         switch syntax {
         case .sh:
-            return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+            return "'" + text.replacing("'", with: "'\\''") + "'"
         case .csh:
             // csh expands `!` (history) even inside single quotes; a backslash stops it there.
-            return "'" + text.replacingOccurrences(of: "'", with: "'\\''").replacingOccurrences(of: "!", with: "\\!") + "'"
+            return "'" + text.replacing("'", with: "'\\''").replacing("!", with: "\\!") + "'"
         case .fish:
             // In fish single quotes, `\\` and `\'` are the only escapes.
-            return "'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+            return "'" + text.replacing("\\", with: "\\\\").replacing("'", with: "\\'") + "'"
         }
     }
 }

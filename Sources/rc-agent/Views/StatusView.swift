@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import RCAgentClient
 import RCAgentCore
 import RCAgentDaemon
@@ -50,7 +50,7 @@ enum StatusView {
             } else {
                 out += "  secret:     unavailable (\(p.keyring.rawValue))\n"
                 if let error = p.keyringError {
-                    out += error.split(separator: "\n").map { "              \($0.trimmingCharacters(in: .whitespaces))\n" }.joined()
+                    out += error.split(separator: "\n").map { "              \($0.trimmingBlanks())\n" }.joined()
                 }
             }
         }
