@@ -93,7 +93,8 @@ public enum AgentDaemon {
             let listener: AgentListener = options.inheritedDescriptor.map { .descriptor($0, path: options.socketPath) }
                 ?? .path(options.socketPath)
             return AgentSocketServer(
-                listener: listener, responder: api.router().buildResponder(), limits: options.limits,
+                listener: listener, responder: api.router().buildResponder(), tokenFastPath: api.tokenFastPath(),
+                limits: options.limits,
                 allowedUIDs: { allowed },
                 onListening: {
                     if options.inheritedDescriptor == nil { watch.arm() }

@@ -53,6 +53,16 @@ public final class AgentProfiles: Sendable {
         return snapshot.withLock { $0.profiles[profile] != nil }
     }
 
+    /// `requested` (nil: the default profile) and its rotation policy when the config as last read
+    /// names it, in one look; never reads the file (the fast path asks on the event loop).
+    func known(_ requested: String?) -> (profile: String, policy: RotationPolicy)? {
+        snapshot.withLock { config in
+            let profile = requested ?? config.defaultProfile ?? "default"
+            guard config.profiles[profile] != nil else { return nil }
+            return (profile, RotationPolicy(config: config, profile: profile))
+        }
+    }
+
     /// The rotation policy of `profile` in the current config.
     public func rotationPolicy(for profile: String) -> RotationPolicy {
         snapshot.withLock { RotationPolicy(config: $0, profile: profile) }

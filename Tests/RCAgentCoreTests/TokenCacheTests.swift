@@ -165,6 +165,43 @@ import RCAgentTestSupport
         #expect(fetcher.calls == 2)
     }
 
+    /// The fast path's snapshot follows the cache: published with a fetched token, answering only
+    /// before refresh is due and with `min_valid` left, and gone the moment the token is forgotten
+    /// or the tenant fails (outage backoff, 401 latch) — before the operation returns.
+    @Test func theSnapshotIsPublishedAndWithdrawnWithTheCacheState() async throws {
+        #expect(cache.snapshots.snapshot(profile: "default") == nil)
+        let first = try await cache.token(profile: "default")
+        let snapshot = try #require(cache.snapshots.snapshot(profile: "default"))
+        #expect(snapshot.served == first)
+        #expect(snapshot.serves(minValid: 60, at: clock.now()))
+        #expect(!snapshot.serves(minValid: 3601, at: clock.now()))
+        // Lifetime 3600 s: refresh ahead 6 min (10 %) before expiry.
+        #expect(snapshot.refreshDue == first.token.expiresAt.addingTimeInterval(-360))
+        #expect(!snapshot.serves(minValid: 0, at: snapshot.refreshDue))
+
+        await cache.invalidate(profile: "default")
+        #expect(cache.snapshots.snapshot(profile: "default") == nil, "DELETE /v1/token withdraws it")
+
+        _ = try await cache.token(profile: "default")
+        #expect(cache.snapshots.snapshot(profile: "default") != nil)
+        fetcher.set(.fail(.unreachable))
+        // The forced refresh fails; the held token is still valid, so it is the answer.
+        _ = try await cache.refresh(profile: "default")
+        #expect(fetcher.calls == 3)
+        #expect(cache.snapshots.snapshot(profile: "default") == nil, "a failure state goes to the actor")
+
+        fetcher.set(.fresh(lifetime: 3600))
+        clock.advance(by: 10)  // past the backoff
+        _ = try await cache.refresh(profile: "default")
+        #expect(cache.snapshots.snapshot(profile: "default") != nil)
+        fetcher.set(.fail(.rejected))
+        clock.advance(by: 10)  // past the forced-refresh window
+        await #expect(throws: FakeTenantError.self) { try await cache.refresh(profile: "default") }
+        #expect(cache.snapshots.snapshot(profile: "default") == nil, "the 401 latch goes to the actor")
+        await cache.resetFailures()
+        #expect(cache.snapshots.snapshot(profile: "default") == nil, "a reload does not revive the latched token")
+    }
+
     @Test func rejectedCredentialsAreRetriedAfterAReload() async throws {
         fetcher.set(.fail(.rejected))
         await #expect(throws: FakeTenantError.self) { try await cache.token(profile: "default") }

@@ -61,7 +61,8 @@ package enum InProcessAgent {
         api.connections = SharedTenantConnections(fetcher: client, proxy: client)
         let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
         let server = AgentSocketServer(
-            listener: listener, responder: api.router().buildResponder(), limits: limits, allowedUIDs: { allowedUIDs },
+            listener: listener, responder: api.router().buildResponder(), tokenFastPath: api.tokenFastPath(),
+            limits: limits, allowedUIDs: { allowedUIDs },
             onListening: { readyContinuation.yield() })
         let task = Task {
             defer { readyContinuation.finish() }

@@ -71,7 +71,12 @@ public actor TokenCache {
     private let jitter: @Sendable () -> Double
     private let logger: Logger
 
-    private var entries: [String: Entry] = [:]
+    // Every change is published before the operation that made it returns (see TokenSnapshots).
+    private var entries: [String: Entry] = [:] {
+        didSet { publishSnapshots() }
+    }
+    /// What the socket server's fast path may answer without asking the actor.
+    public nonisolated let snapshots = TokenSnapshots()
     private var backgroundEnabled = false
     private var timerSerial = 0
 
@@ -276,9 +281,15 @@ public actor TokenCache {
 
     /// The held token if it has at least `minValid` (and more than 0) seconds left.
     private func usable(_ profile: String, _ entry: Entry, _ now: Date, minValid: Double) -> ServedToken? {
-        guard let token = entry.token, let tenant = entry.tenant else { return nil }
-        let remaining = token.remaining(at: now)
+        guard let served = held(profile, entry) else { return nil }
+        let remaining = served.token.remaining(at: now)
         guard remaining > 0, remaining >= minValid else { return nil }
+        return served
+    }
+
+    /// The held token as it is served, whatever its remaining life.
+    private func held(_ profile: String, _ entry: Entry) -> ServedToken? {
+        guard let token = entry.token, let tenant = entry.tenant else { return nil }
         return ServedToken(profile: profile, token: token, tenant: tenant, secretCreated: entry.secretCreated)
     }
 
@@ -390,6 +401,20 @@ public actor TokenCache {
                     "failures": "\(entry.failures)", "retry_in": "\(CFormat.oneDecimal(delay))",
                 ])
         }
+    }
+
+    /// The fast path's view of every profile: a snapshot only for a held token with no failure state.
+    private func publishSnapshots() {
+        var fresh: [String: TokenSnapshot] = [:]
+        for (profile, entry) in entries {
+            guard let served = held(profile, entry), entry.lastError == nil, !entry.rejected else { continue }
+            let expiresAt = served.token.expiresAt
+            let refreshDue = entry.lastFetchReturnedSameToken
+                ? min(entry.notBefore ?? expiresAt, expiresAt)
+                : expiresAt.addingTimeInterval(-policy.refreshLead(lifetime: entry.lifetime))
+            fresh[profile] = TokenSnapshot(served: served, refreshDue: refreshDue)
+        }
+        snapshots.publish(fresh)
     }
 
     /// When the background should next call the tenant for `entry`, or nil for never.

@@ -60,29 +60,32 @@ struct TokenRoutes: Sendable {
 
     /// One audit line per token handed out: who got a token for which profile. Never the token.
     private func logServed(_ served: ServedToken, route: String, peer: PeerCredentials) {
-        api.audit.info(
-            "token served",
-            metadata: [
-                "route": "\(route)", "profile": "\(served.profile)", "peer_pid": "\(peer.pid)",
-                "peer_uid": "\(peer.uid)", "peer_exe": "\(peer.executable ?? "unknown")",
-            ])
+        Self.logServed(api.audit, route: route, profile: served.profile, peer: peer, executable: peer.executable)
+    }
+
+    /// The audit line `token served`; `count` (the fast path's coalesced lines) is how many tokens it stands for.
+    static func logServed(
+        _ audit: Logger, route: String, profile: String, peer: PeerCredentials, executable: String?, count: Int? = nil
+    ) {
+        var metadata: Logger.Metadata = [
+            "route": "\(route)", "profile": "\(profile)", "peer_pid": "\(peer.pid)", "peer_uid": "\(peer.uid)",
+            "peer_exe": "\(executable ?? "unknown")",
+        ]
+        if let count { metadata["count"] = "\(count)" }
+        audit.info("token served", metadata: metadata)
     }
 
     private func answer(_ served: ServedToken, request: Request) throws -> Response {
         let body = TokenResponse(served, now: api.clock.now(), policy: api.profiles.rotationPolicy(for: served.profile))
-        let accept = request.headers[.accept] ?? ""
-        let wantsText = request.uri.queryParameters.get("format") == "text"
-            || (accept.contains("text/plain") && !accept.contains("json"))
-        var response: Response
-        if wantsText {
-            response = Response(
-                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: body.accessToken.reveal() + "\n")))
-        } else {
-            response = try AgentResponse.encoded(body)
-        }
-        response.headers[.cacheControl] = "no-store"
-        return response
+        let wantsText = Self.wantsText(format: request.uri.queryParameters.get("format"), accept: request.headers[.accept])
+        let answer = wantsText ? TokenAnswer.text(body.accessToken) : try TokenAnswer.json(body)
+        return Response(status: .ok, headers: answer.head.headerFields, body: .init(byteBuffer: answer.body))
+    }
+
+    /// The bare token for `format=text`, or for an `Accept` that names `text/plain` and no JSON.
+    static func wantsText(format: String?, accept: String?) -> Bool {
+        let accept = accept ?? ""
+        return format == "text" || (accept.contains("text/plain") && !accept.contains("json"))
     }
 
     /// The `profile` parameter, else the config's default profile.
@@ -95,7 +98,12 @@ struct TokenRoutes: Sendable {
     }
 
     static func minValid(_ request: Request) throws -> Double {
-        guard let raw = request.uri.queryParameters.get("min_valid") else { return 60 }
+        try minValid(raw: request.uri.queryParameters.get("min_valid"))
+    }
+
+    /// `min_valid` as given (nil: absent, the default 60 s).
+    static func minValid(raw: String?) throws -> Double {
+        guard let raw else { return 60 }
         guard let seconds = Int(raw), seconds >= 0, seconds <= 366 * 86_400 else {
             throw AgentError.badRequest(
                 "min_valid must be a whole number of seconds between 0 and 31622400, not '\(raw)'")

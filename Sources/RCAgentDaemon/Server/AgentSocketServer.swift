@@ -91,6 +91,7 @@ public struct AgentRequestContext: RequestContext {
 public final class AgentSocketServer: Service, Sendable {
     private let listener: AgentListener
     private let responder: any HTTPResponder<AgentRequestContext>
+    private let tokenFastPath: TokenFastPath?
     private let limits: AgentServerLimits
     private let allowedUIDs: @Sendable () -> Set<UInt32>
     private let onListening: @Sendable () async -> Void
@@ -101,8 +102,9 @@ public final class AgentSocketServer: Service, Sendable {
     /// - Parameters:
     ///   - allowedUIDs: asked on every connection (so a reload can change it).
     ///   - onListening: called once the socket accepts connections (sd_notify, readiness).
+    ///   - tokenFastPath: answers cached `GET /v1/token` on the event loop, in front of `responder`.
     public init(
-        listener: AgentListener, responder: any HTTPResponder<AgentRequestContext>,
+        listener: AgentListener, responder: any HTTPResponder<AgentRequestContext>, tokenFastPath: TokenFastPath? = nil,
         limits: AgentServerLimits = AgentServerLimits(),
         allowedUIDs: @escaping @Sendable () -> Set<UInt32> = { [getuid()] },
         onListening: @escaping @Sendable () async -> Void = {},
@@ -111,6 +113,7 @@ public final class AgentSocketServer: Service, Sendable {
     ) {
         self.listener = listener
         self.responder = responder
+        self.tokenFastPath = tokenFastPath
         self.limits = limits
         self.allowedUIDs = allowedUIDs
         self.onListening = onListening
@@ -202,7 +205,7 @@ public final class AgentSocketServer: Service, Sendable {
     // MARK: Connections
 
     private func setUp(child channel: any Channel) -> EventLoopFuture<Accepted> {
-        let limits = self.limits
+        let (limits, fastPath) = (self.limits, self.tokenFastPath)
         return PeerCredentials.of(channel: channel).flatMap { peer -> EventLoopFuture<Accepted> in
             guard let peer, self.allowedUIDs().contains(peer.uid) else {
                 self.logger.warning(
@@ -235,9 +238,8 @@ public final class AgentSocketServer: Service, Sendable {
                     try await writer.write(response: response.head, body: response.body)
                 },
                 configuration: .init(
-                    additionalChannelHandlers: [
-                        RequestLimitHandler(limits: limits)
-                    ],
+                    additionalChannelHandlers: [RequestLimitHandler(limits: limits)]
+                        + (fastPath.map { [TokenFastPathHandler(fastPath: $0, peer: peer)] } ?? []),
                     idleTimeout: nil,
                     httpDecoderConfiguration: .init(
                         maxHeaderFieldSize: limits.maximumHeaderBytes, maxHeaderListSize: limits.maximumHeaderBytes,

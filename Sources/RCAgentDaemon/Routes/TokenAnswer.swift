@@ -1,0 +1,31 @@
+import HTTPTypes
+import NIOCore
+import RCAgentCore
+
+/// The status line, headers and body of a token answer: built here for both the router
+/// (``TokenRoutes``) and the fast path (``TokenFastPathHandler``), so the two send the same bytes.
+struct TokenAnswer {
+    var head: HTTPResponse
+    var body: ByteBuffer
+
+    /// `response` as one line of JSON and a newline.
+    static func json(_ response: TokenResponse) throws -> TokenAnswer {
+        var data = try WireJSON.encode(response)
+        data.append(UInt8(ascii: "\n"))
+        return TokenAnswer(contentType: "application/json", body: ByteBuffer(bytes: data))
+    }
+
+    /// The bare token and a newline (`format=text`).
+    static func text(_ token: Secret) -> TokenAnswer {
+        TokenAnswer(contentType: "text/plain; charset=utf-8", body: ByteBuffer(string: token.reveal() + "\n"))
+    }
+
+    private init(contentType: String, body: ByteBuffer) {
+        head = HTTPResponse(
+            status: .ok,
+            headerFields: [
+                .contentType: contentType, .contentLength: String(body.readableBytes), .cacheControl: "no-store",
+            ])
+        self.body = body
+    }
+}
