@@ -122,7 +122,7 @@ public final class AgentSocketServer: Service, Sendable {
     }
 
     private enum Accepted: Sendable {
-        case http(HTTP1Channel, HTTP1Channel.Value)
+        case http(HTTP1Channel, AcceptedConnection)
         case refused
     }
 
@@ -147,7 +147,9 @@ public final class AgentSocketServer: Service, Sendable {
                 try await withGracefulShutdownHandler {
                     try await serverChannel.executeThenClose { inbound in
                         for try await accepted in inbound {
-                            guard case .http(let http, let value) = accepted else { continue }
+                            guard case .http(let http, let connection) = accepted, let value = connection.claim() else {
+                                continue
+                            }
                             group.addTask { await http.handle(value: value, logger: logger) }
                         }
                     }
@@ -246,7 +248,7 @@ public final class AgentSocketServer: Service, Sendable {
                         maxHeaderFieldCount: limits.maximumHeaderCount)
                 )
             )
-            return http.setup(channel: channel, logger: self.logger).map { Accepted.http(http, $0) }
+            return http.setup(channel: channel, logger: self.logger).map { Accepted.http(http, AcceptedConnection($0)) }
         }
     }
 
@@ -276,9 +278,31 @@ public final class AgentSocketServer: Service, Sendable {
     private func closeConnectionsGracefully() {
         let open = connections.withLock { Array($0.values) }
         for channel in open {
-            channel.close(mode: .input, promise: nil)
+            channel.eventLoop.execute {
+                // A connection still being set up is not registered with its loop yet, and closing
+                // its input then breaks NIO's invariants; the full close below ends it.
+                if channel.isActive { channel.close(mode: .input, promise: nil) }
+            }
             channel.eventLoop.scheduleTask(in: limits.shutdownGrace) { channel.close(promise: nil) }
         }
+    }
+}
+
+/// A connection set up for Hummingbird that the accept loop may never see: one whose set-up
+/// finished after the listener closed (a client connecting while the agent shuts down) is dropped
+/// by NIO, and an async channel dropped unused traps ("Deinited NIOAsyncWriter without calling
+/// finish()"). Dropped unclaimed, it closes its connection instead.
+final class AcceptedConnection: Sendable {
+    private let value: Mutex<HTTP1Channel.Value?>
+
+    init(_ value: HTTP1Channel.Value) { self.value = Mutex(value) }
+
+    /// The connection, once: the accept loop serves it.
+    func claim() -> HTTP1Channel.Value? { value.withLock { $0.take() } }
+
+    deinit {
+        guard let unclaimed = value.withLock({ $0.take() }) else { return }
+        Task { try? await unclaimed.executeThenClose { _, _ in } }
     }
 }
 

@@ -1,0 +1,90 @@
+import Foundation
+import Glibc
+import RCAgentTestSupport
+import Synchronization
+import Testing
+
+/// Scripts keep connecting while the agent shuts down (`rc-agent stop` beside a cron job's
+/// `token`): a connection whose set-up ends after the listener closed is dropped by NIO, and an
+/// unused async channel used to trap the agent ("Deinited NIOAsyncWriter without calling
+/// finish()") — it died of SIGILL instead of exiting, and hung while its crash handler ran.
+@Suite(.serialized) struct ShutdownRaceTests {
+    @Test func clientsConnectingWhileTheAgentStopsDoNotCrashIt() async throws {
+        try await AgentWorld.run { world in
+            for round in 0..<6 {
+                let agent = try await world.daemon()
+                let stop = StopFlag()
+                let socket = world.socket
+                // Threads, not tasks: blocking loops would starve the concurrency pool this test waits on.
+                let hammers = (0..<4).map { _ in Hammer(socket: socket, stop: stop) }
+                try await Task.sleep(nanoseconds: 100_000_000)
+                agent.send(SIGTERM)
+                let status = await agent.waitForExit(seconds: 30)
+                stop.value.store(true, ordering: .relaxed)
+                var connections = 0
+                for hammer in hammers { connections += hammer.join() }
+                #expect(connections > 0, "round \(round): no client got through before the stop")
+                #expect(status == 0, "round \(round): the agent ended with \(status.map(String.init) ?? "nothing (still running)")\n\(Self.crashLines(agent.log))")
+                if status != 0 { break }
+            }
+        }
+    }
+
+    /// The fatal error and the agent's own frames of a crash report.
+    private static func crashLines(_ log: String) -> String {
+        log.split(separator: "\n").filter { $0.contains("Fatal") || $0.contains("/Sources/") }.prefix(40)
+            .joined(separator: "\n")
+    }
+
+    /// Connects, sends a request head and closes without reading, as fast as it can; returns the
+    /// number of connections the agent accepted.
+    fileprivate static func connectRepeatedly(_ path: String, until stop: StopFlag) -> Int {
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+        var accepted = 0
+        while !stop.value.load(ordering: .relaxed) {
+            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { continue }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                let bytes = Array(path.utf8)
+                raw.copyBytes(from: bytes)
+                raw[bytes.count] = 0
+            }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            if connected == 0 {
+                accepted += 1
+                _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+            close(fd)
+            if connected != 0 { usleep(1000) }
+        }
+        return accepted
+    }
+}
+
+private final class StopFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+/// A thread running ``ShutdownRaceTests/connectRepeatedly(_:until:)``.
+private final class Hammer: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var connections = 0
+
+    init(socket: String, stop: StopFlag) {
+        Thread.detachNewThread { [self] in
+            connections = ShutdownRaceTests.connectRepeatedly(socket, until: stop)
+            done.signal()
+        }
+    }
+
+    func join() -> Int {
+        done.wait()
+        return connections
+    }
+}
