@@ -9,6 +9,7 @@ import RCAgentLive
 /// agent, in the form the consuming tool reads.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "token",
         abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
         discussion: """
             Starts the agent if none is running, unless --no-autostart or RC_AGENT_NO_AUTOSTART=1. With \
