@@ -20,6 +20,12 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
     // @unchecked Sendable: the pointer is only used through GCancellable's thread-safe API.
     private let cancellable: UnsafeMutablePointer<GCancellable>
     private let state = Mutex<State>(.idle)
+    /// The timeout, cancelled when the call ends: an `asyncAfter` stayed queued, with what it
+    /// held, for the whole timeout after every call (thousands under a flood of status requests).
+    private let deadline = Mutex<Timer?>(nil)
+
+    // @unchecked Sendable: a dispatch source's API is thread-safe.
+    private struct Timer: @unchecked Sendable { let source: any DispatchSourceTimer }
 
     private init() {
         cancellable = g_cancellable_new()
@@ -39,10 +45,7 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 guard call.install(continuation) else { return }
-                // Weak: a call that finished in time is freed at once, not when the timer fires.
-                DispatchQueue.global().asyncAfter(deadline: .now() + max(0, timeout)) { [weak call] in
-                    call?.abandon(with: KeyringError.timedOut(seconds: timeout))
-                }
+                call.arm(timeout: timeout)
                 keyringQueue.async {
                     let result: Swift.Result<Result, any Error>
                     do throws(KeyringError) {
@@ -50,12 +53,27 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
                     } catch {
                         result = .failure(error)
                     }
+                    drainDefaultMainContext()
                     call.finish(result)
                 }
             }
         } onCancel: {
             call.abandon(with: CancellationError())
         }
+    }
+
+    private func arm(timeout: Double) {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        // Weak: a call that finished in time is freed at once.
+        timer.setEventHandler { [weak self] in self?.abandon(with: KeyringError.timedOut(seconds: timeout)) }
+        timer.schedule(deadline: .now() + max(0, timeout))
+        let armed = Timer(source: timer)
+        deadline.withLock { $0 = armed }
+        timer.resume()
+    }
+
+    private func disarm() {
+        deadline.withLock { $0.take() }?.source.cancel()
     }
 
     /// Stores the continuation; false (after resuming it) when the task was cancelled already.
@@ -72,6 +90,7 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
 
     /// The call returned: hand its result to the caller unless the caller gave up already.
     private func finish(_ result: Swift.Result<Result, any Error>) {
+        disarm()
         if let continuation = take(ending: nil) { continuation.resume(with: result) }
     }
 
@@ -80,6 +99,7 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
         // Claim the caller before cancelling: the cancelled call may return (and try to
         // finish) immediately.
         let continuation = take(ending: error)
+        disarm()
         g_cancellable_cancel(cancellable)
         continuation?.resume(throwing: error)
     }
@@ -102,3 +122,14 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
 
 // One serial queue: keyring calls are rare, and libsecret's sync calls then never overlap.
 private let keyringQueue = DispatchQueue(label: "rc-agent.keyring")
+
+/// Runs what is due on GLib's global default main context, which nothing else in the process runs.
+///
+/// When the last reference to a D-Bus proxy goes (libsecret's item proxies, dropped at the end of
+/// every keyring call), GDBus hands the end of its signal subscriptions to the main context the
+/// proxy was made in — the default one on this thread — as an idle callback. Never run, those
+/// callbacks and what they hold stayed for good: about 2 KB per `GET /v1/status`, the RSS growth
+/// under bad input (docs/RELIABILITY.md).
+private func drainDefaultMainContext() {
+    while g_main_context_iteration(nil, 0) != 0 {}
+}

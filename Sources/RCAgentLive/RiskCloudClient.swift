@@ -6,6 +6,7 @@ import NIOPosix
 import NIOSSL
 import RCAgentCore
 import RCAgentDaemon
+import Synchronization
 
 extension ProxySettings {
     var ahcProxy: HTTPClient.Configuration.Proxy {
@@ -52,7 +53,7 @@ public struct RiskCloudClient: TokenFetching {
         if let caFile = settings.effectiveCAFile {
             // Read once: the roots are these bytes, not whatever the file holds when a connection opens.
             let content = known ?? (try? Data(contentsOf: URL(fileURLWithPath: caFile)))
-            let roots = content.flatMap { try? NIOSSLCertificate.fromPEMBytes(Array($0)) } ?? []
+            let roots = content.map(Self.certificates) ?? []
             guard !roots.isEmpty else {
                 throw RiskCloudError(
                     .badSetting(name: "the CA bundle \(caFile)", reason: "it is not a readable PEM certificate file"),
@@ -77,6 +78,18 @@ public struct RiskCloudClient: TokenFetching {
         self.transport = Transport(
             direct: makeClient(proxy: nil), proxied: proxy.map { makeClient(proxy: $0) }, proxy: proxy)
     }
+
+    /// The certificates of a PEM bundle (none when it holds none or does not parse). The last
+    /// bundle's are kept: the agent builds a token and a proxy client for each profile from the
+    /// same bytes, and a system bundle (`SSL_CERT_FILE`) is some 140 certificates, 0.8 MB parsed.
+    private static func certificates(_ content: Data) -> [NIOSSLCertificate] {
+        if let roots = lastRoots.withLock({ $0?.content == content ? $0?.roots : nil }) { return roots }
+        let roots = (try? NIOSSLCertificate.fromPEMBytes(Array(content))) ?? []
+        lastRoots.withLock { $0 = (content, roots) }
+        return roots
+    }
+
+    private static let lastRoots = Mutex<(content: Data, roots: [NIOSSLCertificate])?>(nil)
 
     /// Shuts the HTTP clients down. Call exactly once, after the last request.
     public func shutdown() async throws {

@@ -29,6 +29,8 @@ struct RCAgentCommand: AsyncParsableCommand {
             6 tenant unreachable/timed out/5xx, 64 usage error.
             """,
         version: RCAgentVersion.current,
+        // Each names itself (`commandName`): ArgumentParser derives a missing name from
+        // `String(describing:)` of the type, runtime type lookups for every command at every start.
         subcommands: [
             Login.self, Logout.self, Status.self, Rotate.self,
             Daemon.self, Start.self, Stop.self, Token.self, Exec.self, Doctor.self, Api.self, Profile.self,

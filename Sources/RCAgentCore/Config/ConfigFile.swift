@@ -137,8 +137,8 @@ public struct ConfigFile: Sendable, Equatable {
         return warnings
     }
 
-    /// Parses TOML `text`; `path` only names the file in errors.
-    public static func parse(_ text: String, path: String) throws -> ConfigFile {
+    /// Parses TOML `text` (``parse(_:path:)`` answers a repeated text from memory).
+    static func parseDocument(_ text: String, path: String) throws -> ConfigFile {
         try rejectParserTraps(in: text, path: path)
         let table: TOMLTable
         do {
@@ -146,6 +146,8 @@ public struct ConfigFile: Sendable, Equatable {
         } catch let error as TOMLParseError {
             throw ConfigError(path: path, line: error.source.begin.line, key: nil, reason: error.description)
         }
+        // TOMLKit's TOMLTable never frees its toml++ table; the nodes at least go here.
+        defer { table.clear() }
         var reader = TableReader(text: text, path: path)
         var config = ConfigFile()
         for key in table.keys {

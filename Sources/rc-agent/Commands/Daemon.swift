@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent daemon`: the agent in the foreground (what systemd and tests run).
 struct Daemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "daemon",
         abstract: "Run the agent in the foreground.",
         discussion: """
             Serves tokens on the socket until SIGTERM/SIGINT (or `rc-agent stop`); SIGHUP re-reads the config and builds the HTTP clients of profiles whose CA bundle changed. \

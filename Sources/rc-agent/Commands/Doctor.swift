@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent doctor [--json]`: the troubleshooting guide's steps, done for you.
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Check config, credentials (any backend), tenant, token, permissions, agent and rotation.",
         discussion: """
             One line per check: ✓ ok, ✗ failed (with the cause and the fix), ! warning, - skipped because \

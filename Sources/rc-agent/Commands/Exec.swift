@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent exec -- CMD ARGS…`: CMD with `RC_TOKEN`, `RC_URL` and `RC_PROFILE` from the agent.
 struct Exec: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "exec",
         abstract: "Run a command with RC_TOKEN, RC_URL and RC_PROFILE set.",
         discussion: """
             The command replaces rc-agent (exec), so it keeps stdin/stdout/stderr, receives every signal \

@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent login [--url URL] [--client-id ID] [--client-secret-stdin] [--no-verify]`
 struct Login: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "login",
         abstract: "Verify a Client ID and Secret against the tenant and store them (desktop or kernel keyring).",
         discussion: """
             Find them in Risk Cloud: person icon → Profile → Access Key. Missing values are asked for \

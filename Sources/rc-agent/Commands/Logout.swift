@@ -7,6 +7,7 @@ import RCAgentLive
 /// `rc-agent logout [--all]`
 struct Logout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "logout",
         abstract: "Remove the profile's credentials from the keyring (idempotent).",
         discussion: """
             Works on the stores (secret-service, keyctl): each is gone over, whichever the profile uses \

@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent profile list|use`; `rc-agent profiles` is `profile list`.
 struct Profile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "profile",
         abstract: "List profiles and choose the default one.",
         subcommands: [ProfileList.self, ProfileUse.self],
         defaultSubcommand: ProfileList.self,

@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent rotate [--client-secret-stdin] [--client-id ID] [--resume]`
 struct Rotate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rotate",
         abstract: "Replace the profile's Client Secret with a new one, verified before it is stored.",
         discussion: """
             Get the new secret in Risk Cloud: person icon → Profile → Access Key → Reset Secret Key. \

@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent start`: a detached agent, and the line that points the shell at it.
 struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "start",
         abstract: "Start the agent in the background unless one is running.",
         discussion: """
             Prints the line that sets RC_AGENT_SOCK, like ssh-agent, in the syntax of the shell named by \

@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent status [--json]`
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show profiles, where their credentials come from, and the state of each backend.",
         discussion: """
             Shows each profile's backend (secret-service, keyctl, env, file). Starts the agent if none is \

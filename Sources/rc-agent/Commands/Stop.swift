@@ -8,6 +8,7 @@ import RCAgentLive
 /// `rc-agent stop`: asks the agent to exit and waits until it has.
 struct Stop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stop",
         abstract: "Stop the agent.",
         discussion: """
             Prints the line that removes RC_AGENT_SOCK, in the shell syntax `start` chooses (`unset \

@@ -9,6 +9,7 @@ import RCAgentLive
 /// agent, in the form the consuming tool reads.
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "token",
         abstract: "Print a bearer token for the profile (only the token and a newline on stdout).",
         discussion: """
             Asks the running agent first, before the config file is read (without --profile or RC_PROFILE: \
