@@ -124,15 +124,21 @@ import Testing
                 #expect(lengthless(pair.fast.head) == lengthless(pair.slow.head), "\(pair.fast.head)\n\(pair.slow.head)")
                 #expect(Int(pair.fast.header("Content-Length") ?? "") == pair.fast.body.utf8.count)
             }
+            // One request per connection with `Connection: close` (as `rc-agent token` asks): the
+            // same answer, then the agent ends the connection.
+            let single = try Self.exchange(world.socket, [Self.get("/v1/token?profile=\(profile)", last: true)])
+            try #require(single.count == 1)
+            #expect(Self.timeless(single[0].body) == Self.timeless(pairs[0].fast.body))
+            #expect(lengthless(single[0].head) == lengthless(pairs[0].fast.head), "\(single[0].head)")
             #expect(pairs[0].fast.body.contains(#""rotation":{"#), "\(pairs[0].fast.body.count) bytes")
             #expect(pairs[1].fast.body == token + "\n" && pairs[2].fast.body == token + "\n")
             #expect(pairs[1].fast.header("Content-Type") == "text/plain; charset=utf-8")
             // Answered with the held token, never by another upstream call.
             #expect(await world.state.tokenRequestCount == upstream)
             // The fast path answered one request per connection (its audit lines carry a count),
-            // the router the other.
+            // the router the other of each pair.
             let lines = Array(Self.servedLines(world).dropFirst(linesBefore))
-            #expect(lines.filter { $0["count"] == "1" }.count == 3, "\(lines)")
+            #expect(lines.filter { $0["count"] == "1" }.count == 4, "\(lines)")
             #expect(lines.filter { $0["count"] == nil }.count == 3, "\(lines)")
         }
     }

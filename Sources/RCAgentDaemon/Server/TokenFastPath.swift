@@ -11,7 +11,7 @@ import RCAgentCore
 /// It answers only what the router would answer from memory with the same bytes: a known profile
 /// whose snapshot has `min_valid` left and is not due for refresh. Anything else — a miss, a
 /// failure state, bad or unusual parameters, any other route, a request with a body,
-/// `Connection` or `Expect` — goes to the router unchanged.
+/// `Expect` or a `Connection` other than `close` — goes to the router unchanged.
 public struct TokenFastPath: Sendable {
     let snapshots: TokenSnapshots
     let profiles: AgentProfiles
@@ -46,7 +46,9 @@ public struct TokenFastPath: Sendable {
     static func tokenQuery(_ head: HTTPRequest) -> [String: String]? {
         guard head.method == .get, let path = head.path, path.hasPrefix("/v1/token") else { return nil }
         let fields = head.headerFields
-        guard fields[.connection] == nil, fields[.expect] == nil, fields[.transferEncoding] == nil,
+        // `Connection: close` exactly as the router reads it (then the connection ends after the answer).
+        guard fields[.connection] == nil || fields[.connection] == "close", fields[.expect] == nil,
+            fields[.transferEncoding] == nil,
             fields[.contentLength] == nil || fields[.contentLength] == "0", fields[values: .accept].count <= 1
         else { return nil }
         let rest = path.utf8.dropFirst("/v1/token".utf8.count)
@@ -95,6 +97,8 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// The head of a request the fast path may answer, kept until its end arrives.
     private var held: (head: HTTPRequest, query: [String: String])?
     private var unflushed = false
+    /// A `Connection: close` request was answered: the output is closed, nothing more is read.
+    private var finished = false
     private var memo: (TokenResponse, TokenAnswer)?
     /// Per profile: tokens not yet in the audit trail, and when its last line was written.
     private var tallies: [String: (count: Int, since: Date)] = [:]
@@ -107,6 +111,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !finished else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             if forwarded == 0, let query = TokenFastPath.tokenQuery(head) {
@@ -126,6 +131,13 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     context.write(wrapOutboundOut(.end(nil)), promise: nil)
                     unflushed = true
                     audit(served.profile, now: now)
+                    if request.head.headerFields[.connection] == "close" {
+                        // As the router does: the answer, then the output closed; the client closes.
+                        finished = true
+                        unflushed = false
+                        context.flush()
+                        context.close(mode: .output, promise: nil)
+                    }
                     return
                 }
                 passOnHeld(context)
