@@ -16,7 +16,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // The stand-in's upload route checksums what it receives (SHA-256; Foundation has none on Linux).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -40,7 +39,6 @@ let package = Package(
             name: "RCAgentCore",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         // The agent: token cache, routes, socket server and the services it runs.

@@ -4,7 +4,7 @@
 # committed seed corpus (fuzz/corpus/NAME). Loopback only: nothing here talks to a network.
 #
 # How it is built: the debug build (`swift build`) provides the dependencies' modules and objects
-# (swift-log, TOMLKit and its C++ TOML parser, not instrumented); RCAgentCore's sources are compiled
+# (swift-log, not instrumented); RCAgentCore's sources are compiled
 # again with `swiftc -sanitize=fuzzer` (coverage-instrumented), and each target is one harness
 # file (plus the one product file it checks, ProxyTarget.swift for the proxy) linked against them.
 #
@@ -22,10 +22,9 @@ mkdir -p "$out/mod" "$out/artifacts"
 
 echo "== building (swift build, then RCAgentCore with -sanitize=fuzzer)"
 swift build --product rc-agent >/dev/null
-# Everything RCAgentCore imports, from the debug build: modules, the CTOML clang module, objects.
-deps=("$debug"/Logging.build/*.o "$debug"/TOMLKit.build/*.o "$debug"/CTOML.build/Sources/*.o)
-imports=(-I "$debug/Modules" -Xcc -fmodule-map-file="$debug/CTOML.build/module.modulemap"
-    -Xcc -I -Xcc .build/checkouts/TOMLKit/Sources/CTOML/include)
+# Everything RCAgentCore imports, from the debug build: modules and objects.
+deps=("$debug"/Logging.build/*.o)
+imports=(-I "$debug/Modules")
 mapfile -t core < <(find Sources/RCAgentCore -name '*.swift' | sort)
 "$swiftc" -sanitize=fuzzer -parse-as-library -module-name RCAgentCore -package-name rc_agent -enable-testing -wmo -O -g \
     -emit-module -emit-module-path "$out/mod/RCAgentCore.swiftmodule" -c "${core[@]}" -o "$out/RCAgentCore.o" \
@@ -38,7 +37,7 @@ for name in "${targets[@]}"; do
     [ "$name" = proxy_path ] && extra=(Sources/RCAgentDaemon/Routes/ProxyTarget.swift)
     "$swiftc" -sanitize=fuzzer -parse-as-library -module-name "fuzz_$name" -package-name rc_agent -O -g \
         "fuzz/Targets/$name.swift" "${extra[@]}" "$out/RCAgentCore.o" "${deps[@]}" \
-        -I "$out/mod" "${imports[@]}" -lstdc++ -o "$out/fuzz-$name"
+        -I "$out/mod" "${imports[@]}" -o "$out/fuzz-$name"
     work="$out/corpus/$name"
     mkdir -p "$work" "$out/artifacts/$name"
     echo "== $name: ${seconds}s from fuzz/corpus/$name ($(ls "fuzz/corpus/$name" | wc -l) seeds)"

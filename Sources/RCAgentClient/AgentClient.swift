@@ -149,8 +149,8 @@ public struct AgentClient: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
 
         let request = Array(
-            "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: \(RCAgentVersion.userAgent)\r\n"
-                .appending("Accept: application/json\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").utf8)
+            ("\(method) \(target) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: \(RCAgentVersion.userAgent)\r\n"
+                + "Accept: application/json\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").utf8)
         var sent = 0
         while sent < request.count {
             let count = request[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

@@ -171,7 +171,7 @@ public struct KeyctlStore: CredentialStore {
         }
 
         static func decode(_ text: String, profile: String) -> StoredCredential? {
-            guard text.hasPrefix(header + "\n"), let secretRange = text.range(of: "\nsecret=") else { return nil }
+            guard text.hasPrefix(header + "\n"), let secretRange = text.firstRange(of: "\nsecret=") else { return nil }
             var fields: [String: String] = [:]
             for line in text[..<secretRange.lowerBound].split(separator: "\n").dropFirst() {
                 guard let equals = line.firstIndex(of: "=") else { continue }

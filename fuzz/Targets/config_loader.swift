@@ -14,7 +14,7 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = RotationPolicy(config: config, profile: name).status(created: Date(timeIntervalSince1970: 0), now: Date())
             _ = effective.url.map { try? TenantURL(parsing: $0) }
         }
-        _ = ConfigWriter.setting(url: "https://acme.logicgate.com", profile: "default", in: text)
+        _ = ConfigWriter.setting("url", to: "https://acme.logicgate.com", profile: "default", in: text)
     } catch is ConfigError {
     } catch {
         preconditionFailure("not a ConfigError: \(error)")

@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Glibc
-import TOMLKit
 
 /// One profile's settings from the config file. Never holds a secret.
 public struct ProfileConfig: Sendable, Equatable {
@@ -94,30 +93,6 @@ public struct ConfigFile: Sendable, Equatable {
         return config
     }
 
-    /// Refuses what makes toml++ (under TOMLKit) abort the process instead of reporting an error
-    /// (found by `make fuzz`): control characters other than tab and line breaks (TOML allows none;
-    /// a lone CR in a table header trips an assertion), and a table header whose name does not
-    /// start like a TOML key (`[{`, `[+1]`, `[é]`, `[[!x]]`).
-    static func rejectParserTraps(in text: String, path: String) throws {
-        let scalars = Array(text.unicodeScalars)
-        var line = 1
-        for (index, scalar) in scalars.enumerated() {
-            if scalar == "\n" { line += 1 }
-            guard scalar.value < 0x20 || scalar.value == 0x7F, scalar != "\t", scalar != "\n" else { continue }
-            if scalar == "\r", index + 1 < scalars.count, scalars[index + 1] == "\n" { continue }
-            throw ConfigError(
-                path: path, line: line, key: nil,
-                reason: "contains the control character U+\(CFormat.hex4(scalar.value)); "
-                    + "TOML allows only tabs and line breaks")
-        }
-        var scan = TableHeaderScan(scalars)
-        if let header = scan.firstBadHeaderLine() {
-            throw ConfigError(
-                path: path, line: header, key: nil,
-                reason: "has a table header whose name does not start with a letter, digit, '_', '-' or a quote")
-        }
-    }
-
     /// Who else could change the file at `path` (a symbolic link's target): a config another user
     /// can write can send the secret elsewhere (`url`) or add trust roots (`ca_file`).
     static func accessWarnings(path: String) -> [String] {
@@ -139,15 +114,12 @@ public struct ConfigFile: Sendable, Equatable {
 
     /// Parses TOML `text` (``parse(_:path:)`` answers a repeated text from memory).
     static func parseDocument(_ text: String, path: String) throws -> ConfigFile {
-        try rejectParserTraps(in: text, path: path)
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigError(path: path, line: error.source.begin.line, key: nil, reason: error.description)
+            table = try TOMLReader.parse(text)
+        } catch {
+            throw ConfigError(path: path, line: error.line, key: nil, reason: error.description)
         }
-        // TOMLKit's TOMLTable never frees its toml++ table; the nodes at least go here.
-        defer { table.clear() }
         var reader = TableReader(text: text, path: path)
         var config = ConfigFile()
         for key in table.keys {
@@ -200,7 +172,7 @@ public struct ConfigFile: Sendable, Equatable {
     }
 }
 
-/// Reads typed values out of TOMLKit tables, turning type mismatches into ``ConfigError``s
+/// Reads typed values out of TOML tables, turning type mismatches into ``ConfigError``s
 /// that name the file, the line and the key.
 private struct TableReader {
     let text: String
@@ -216,25 +188,25 @@ private struct TableReader {
         ConfigError(path: path, line: line(of: key), key: key, reason: reason)
     }
 
-    func table(_ value: TOMLValueConvertible?, key: String) throws -> TOMLTable {
+    func table(_ value: TOMLValue?, key: String) throws -> TOMLTable {
         guard let table = value?.table else { throw error(key: key, reason: "must be a table ([\(key)])") }
         return table
     }
 
-    func string(_ value: TOMLValueConvertible?, key: String) throws -> String? {
+    func string(_ value: TOMLValue?, key: String) throws -> String? {
         guard let value else { return nil }
         guard let string = value.string else { throw error(key: key, reason: "must be a string") }
         return string
     }
 
-    func number(_ value: TOMLValueConvertible?, key: String) throws -> Double? {
+    func number(_ value: TOMLValue?, key: String) throws -> Double? {
         guard let value else { return nil }
         if let int = value.int { return Double(int) }
         if let double = value.double { return double }
         throw error(key: key, reason: "must be a number")
     }
 
-    func days(_ value: TOMLValueConvertible?, key: String) throws -> Int? {
+    func days(_ value: TOMLValue?, key: String) throws -> Int? {
         guard let value else { return nil }
         guard let int = value.int else { throw error(key: key, reason: "must be a whole number of days") }
         guard int >= 0 else { throw error(key: key, reason: "must not be negative") }
@@ -276,7 +248,7 @@ private struct TableReader {
     }
 
     /// The 1-based line where `key`'s last component is assigned, or where its table starts.
-    /// TOMLKit keeps no positions for values, so this scans the text: good enough to point a person at it.
+    /// The reader keeps no positions for values, so this scans the text: good enough to point a person at it.
     func line(of key: String) -> Int? {
         let components = key.split(separator: ".").map(String.init)
         guard let last = components.last else { return nil }
@@ -340,91 +312,5 @@ public enum ProfileName {
     public static func validated(_ name: String) throws -> String {
         guard isValid(name) else { throw UsageError("invalid profile name '\(name)'", hint: rule) }
         return name
-    }
-}
-
-/// Finds table headers (`[name]`, `[[name]]` at the start of a line, outside strings, comments
-/// and array values) whose name starts with something no TOML key starts with.
-struct TableHeaderScan {
-    private let text: [Unicode.Scalar]
-    private var index = 0
-
-    init(_ text: [Unicode.Scalar]) {
-        self.text = text
-        // toml++ skips a byte-order mark, so a header may follow it.
-        if text.first == "\u{FEFF}" { index = 1 }
-    }
-
-    /// The line of the first such header, or nil.
-    mutating func firstBadHeaderLine() -> Int? {
-        var line = 1
-        var depth = 0
-        var atLineStart = true
-        while index < text.count {
-            let scalar = text[index]
-            switch scalar {
-            case "\n":
-                line += 1
-                atLineStart = true
-                index += 1
-                continue
-            case " ", "\t", "\r":
-                index += 1
-                continue
-            case "#":
-                while index < text.count, text[index] != "\n" { index += 1 }
-                continue
-            case "\"", "'":
-                line += skipString(quote: scalar)
-                atLineStart = false
-                continue
-            case "[" where depth == 0 && atLineStart:
-                var next = index + 1
-                if next < text.count, text[next] == "[" { next += 1 }
-                while next < text.count, text[next] == " " || text[next] == "\t" { next += 1 }
-                if next == text.count || !Self.startsKey(text[next]) { return line }
-                while index < text.count, text[index] != "\n" { index += 1 }
-                continue
-            case "[":
-                depth += 1
-            case "]":
-                depth = max(0, depth - 1)
-            default:
-                break
-            }
-            atLineStart = false
-            index += 1
-        }
-        return nil
-    }
-
-    /// Moves past the string that starts at `index`; returns the line breaks inside it.
-    private mutating func skipString(quote: Unicode.Scalar) -> Int {
-        let triple = index + 2 < text.count && text[index + 1] == quote && text[index + 2] == quote
-        index += triple ? 3 : 1
-        var breaks = 0
-        while index < text.count {
-            let scalar = text[index]
-            if scalar == "\\" && quote == "\"" {
-                index += 2
-                continue
-            }
-            if scalar == "\n" {
-                breaks += 1
-                if !triple { return breaks }
-            }
-            if scalar == quote && (!triple || (index + 2 < text.count && text[index + 1] == quote && text[index + 2] == quote)) {
-                index += triple ? 3 : 1
-                return breaks
-            }
-            index += 1
-        }
-        return breaks
-    }
-
-    /// Letters, digits, `_`, `-`, a quote, or `]` (an empty name, which toml++ reports itself).
-    static func startsKey(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII
-            && (scalar.isLetterMarkOrNumber || "_-\"']".unicodeScalars.contains(scalar))
     }
 }
