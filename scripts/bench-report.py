@@ -142,7 +142,7 @@ if startup:
     w(f"| start-up to the first answered request | ≤ 15 ms | median {startup.get('median_ms')} ms (min {startup.get('min_ms')}) | {verdict(num(startup.get('median_ms')) <= 15)} |")
 if sizes:
     b, d = int(sizes.get("binary_bytes", 0)) / 1e6, int(sizes.get("deb_bytes", 0)) / 1e6
-    w(f"| release binary / .deb | ≤ 30 MB / ≤ 10 MB | {b:.1f} MB / {d:.1f} MB | {verdict(b <= 30 and 0 < d <= 10)} |")
+    w(f"| installed (stripped) binary / .deb | ≤ 30 MB / ≤ 10 MB | {b:.1f} MB / {d:.1f} MB | {verdict(b <= 30 and 0 < d <= 10)} |")
 big = [f for f in bursts if f.get("concurrent") == "1000"]
 if big:
     w(f"| 1,000 concurrent cold requests | exactly 1 upstream call | {big[0].get('upstream_calls')} | {verdict(big[0].get('upstream_calls') == '1')} |")
@@ -210,7 +210,7 @@ if startup:
     w(f"- Start-up to the first answered request (`GET /healthz`), {startup.get('runs')} runs: min {startup.get('min_ms')} ms, "
       f"median {startup.get('median_ms')} ms, max {startup.get('max_ms')} ms; RSS when ready {mib(startup.get('rss_at_ready_kb', 0)):.1f} MiB")
 if sizes:
-    w(f"- Release binary {int(sizes.get('binary_bytes', 0)) / 1e6:.1f} MB; .deb {int(sizes.get('deb_bytes', 0)) / 1e6:.1f} MB (`{sizes.get('deb')}`)")
+    w(f"- Installed (stripped) binary {int(sizes.get('binary_bytes', 0)) / 1e6:.1f} MB; .deb {int(sizes.get('deb_bytes', 0)) / 1e6:.1f} MB (`{sizes.get('deb')}`)")
 w("")
 w("## Profile (perf record -g on the agent, 1-connection keep-alive load; top self time)")
 w("")

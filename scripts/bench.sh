@@ -199,7 +199,10 @@ note "machine load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\" bench_seconds=$((
 kill "$agent_pid" && wait "$agent_pid" 2>/dev/null || true
 agent_pid=""
 deb=$(ls -t dist/rc-agent_*.deb 2>/dev/null | head -1 || true)
-note "sizes binary_bytes=$(stat -c %s "$agent") deb_bytes=$([ -n "$deb" ] && stat -c %s "$deb" || echo 0) deb=${deb:-none}"
+# The installed binary is the stripped one `make release` puts with the package assets.
+installed="${RELEASE_SCRATCH:-.build-release}/package/assets/rc-agent"
+[ -f "$installed" ] || installed=$agent
+note "sizes binary_bytes=$(stat -c %s "$installed") deb_bytes=$([ -n "$deb" ] && stat -c %s "$deb" || echo 0) deb=${deb:-none}"
 cp "$results" "${RELEASE_SCRATCH:-.build-release}/bench-results.txt" 2>/dev/null || true # to regenerate the doc
 plot_python=/usr/bin/python3 # Debian's python3-matplotlib is installed for the system python
 "$plot_python" scripts/bench-plot.py "$results" "$(dirname "$out")/bench-latency.png" ||
