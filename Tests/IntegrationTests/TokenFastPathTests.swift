@@ -172,6 +172,14 @@ import Testing
                 #expect(answers[6].header("Content-Type") == "text/plain; charset=utf-8", "round \(round)")
                 #expect(answers[7].body == "ok\n", "round \(round)")
             }
+            // A request the router answers with `Connection: close` is the connection's last: a
+            // token request behind it gets no answer from the fast path either.
+            for round in 0..<5 {
+                let answers = try Self.exchange(
+                    world.socket,
+                    [Self.get("/healthz", last: true), Self.get("/v1/token?profile=\(profile)&format=text")])
+                #expect(answers.map(\.status) == [200], "round \(round): \(answers.map(\.head))")
+            }
             // Five tokens on one keep-alive connection, all from the fast path: one line at the
             // first with the peer, one with the count of the rest when it closes.
             let fd = try AgentSocket.connect(world.socket)

@@ -65,6 +65,12 @@ import RCAgentTestSupport
         #expect(error.message.hasPrefix(path + ":3"))
     }
 
+    @Test func aConfigOverOneMiBIsRefusedUnread() throws {
+        let path = try write("# " + String(repeating: "x", count: ConfigFile.maximumBytes) + "\n")
+        let error = try #require(throws: ConfigError.self) { try ConfigFile.load(path: path) }
+        #expect(error.message.contains("larger than 1 MiB"), "\(error.message)")
+    }
+
     @Test func wrongTypeNamesFileLineAndKey() throws {
         let path = try write("[profiles.default]\n# the tenant\nurl = 42\n")
         let error = try #require(throws: ConfigError.self) { try ConfigFile.load(path: path) }

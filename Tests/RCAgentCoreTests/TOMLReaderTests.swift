@@ -156,6 +156,20 @@ import Testing
         #expect(error?.reason.contains("nested too deeply") == true)
     }
 
+    /// Dotted keys inside nested inline tables count towards one bound for the whole tree (each
+    /// level here is within the per-key and per-level limits; together they are 99 × 100 deep).
+    @Test func dottedKeysInNestedInlineTablesAreBoundedAsAWhole() {
+        let key = (1...99).map { "k\($0)" }.joined(separator: ".")
+        let document = "a = " + String(repeating: "{ \(key) = ", count: 100) + "1" + String(repeating: " }", count: 100) + "\n"
+        let error = #expect(throws: TOMLParseError.self) { try TOMLReader.parse(document) }
+        #expect(error?.reason.contains("nested too deeply") == true, "\(String(describing: error))")
+    }
+
+    @Test func manyArrayOfTablesHeadersEachAddATable() throws {
+        let document = String(repeating: "[[a]]\nx = 1\n", count: 5_000)
+        #expect(try TOMLReader.parse(document)["a"]?.array?.count == 5_000)
+    }
+
     @Test func theColumnCountsCharacters() {
         let error = #expect(throws: TOMLParseError.self) { try TOMLReader.parse("k = \"é\" ?\n") }
         #expect(error?.column == 9)

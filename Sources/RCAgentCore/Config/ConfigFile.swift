@@ -77,6 +77,9 @@ public struct ConfigFile: Sendable, Equatable {
         warnings = []
     }
 
+    /// The largest config file read (1 MiB): parsing is linear, but the agent re-reads it often.
+    public static let maximumBytes = 1 << 20
+
     /// Reads `path`; a missing file is an empty configuration.
     public static func load(path: String) throws -> ConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -84,6 +87,9 @@ public struct ConfigFile: Sendable, Equatable {
                 throw ConfigError(path: path, line: nil, key: nil, reason: "the file cannot be read")
             }
             return ConfigFile()
+        }
+        guard data.count <= maximumBytes else {
+            throw ConfigError(path: path, line: nil, key: nil, reason: "the file is larger than 1 MiB; a config this size is a mistake")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(path: path, line: nil, key: nil, reason: "the file is not UTF-8")

@@ -167,7 +167,11 @@ private struct Parser {
             child.byHeader = true
             switch node.entries[last] {
             case nil: node.set(last, .tableArray([child]))
-            case .tableArray(let children): node.set(last, .tableArray(children + [child]))
+            case .tableArray:
+                // Out of the dictionary first, so the append does not copy the array each time.
+                guard case .tableArray(var children)? = node.entries.removeValue(forKey: last) else { break }
+                children.append(child)
+                node.entries[last] = .tableArray(children)
             default: throw error("'\(name)' is already defined, not as an array of tables", at: start)
             }
             return child
@@ -190,6 +194,11 @@ private struct Parser {
     mutating func keyValue(into table: Node) throws(TOMLParseError) {
         let start = index
         let path = try key()
+        // The parts of the keys of enclosing inline tables count too: the tree's depth is bounded
+        // as a whole, not per key or per level.
+        guard depth + path.count <= Self.maxDepth else { throw error("the key is nested too deeply", at: start) }
+        depth += path.count
+        defer { depth -= path.count }
         skipBlanks()
         guard consume("=") else { throw error("expected '=' after the key '\(path.joined(separator: "."))'") }
         skipBlanks()

@@ -99,6 +99,9 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var unflushed = false
     /// A `Connection: close` request was answered: the output is closed, nothing more is read.
     private var finished = false
+    /// A `Connection: close` request went to the router: it answers that one last, so the fast
+    /// path must not answer anything after it on this connection.
+    private var routerCloses = false
     private var memo: (TokenResponse, TokenAnswer)?
     /// Per profile: tokens not yet in the audit trail, and when its last line was written.
     private var tallies: [String: (count: Int, since: Date)] = [:]
@@ -114,10 +117,11 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard !finished else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if forwarded == 0, let query = TokenFastPath.tokenQuery(head) {
+            if forwarded == 0, !routerCloses, let query = TokenFastPath.tokenQuery(head) {
                 held = (head, query)
                 return
             }
+            if head.headerFields[.connection] == "close" { routerCloses = true }
             forwarded += 1
         case .body:
             passOnHeld(context)
@@ -140,10 +144,18 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     }
                     return
                 }
+                // Nothing this connection might be answered from is kept past its use.
+                memo = nil
                 passOnHeld(context)
             }
         }
         context.fireChannelRead(data)
+    }
+
+    /// After a `Connection: close` answer nothing more is read, as the router stops reading: the
+    /// request timeout then ends a client that keeps the connection open.
+    func read(context: ChannelHandlerContext) {
+        if !finished { context.read() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
