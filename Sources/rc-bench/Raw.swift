@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Histogram
+import RCAgentCore
 
 #if canImport(Glibc)
 import Glibc
@@ -144,7 +145,6 @@ final class RawClient: @unchecked Sendable {
         var fd: CInt = -1
         var quota: Int
         var started: UInt64 = 0
-        var have = 0
         var answer: [UInt8] = []
     }
 
@@ -183,9 +183,8 @@ final class RawClient: @unchecked Sendable {
             guard now < deadline else { break }
             slots[index].quota -= 1
             slots[index].started = now
-            slots[index].have = 0
             if slots[index].fd < 0 {
-                slots[index].fd = Self.connect(socket)
+                slots[index].fd = (try? AgentSocket.connect(socket)) ?? -1
                 guard slots[index].fd >= 0 else {
                     result.broken += 1
                     continue
@@ -212,9 +211,7 @@ final class RawClient: @unchecked Sendable {
             drop(index)
             return ask(index, deadline: deadline)
         }
-        if slots[index].have == 0 && !slots[index].answer.isEmpty { slots[index].answer.removeAll(keepingCapacity: true) }
         slots[index].answer += buffer[0..<n]
-        slots[index].have += n
         guard let success = Self.complete(slots[index].answer, wire: wire) else { return }
         if connecting == .fresh { drop(index) }
         _ = result.histogram.record(max(1, Monotonic.now() - slots[index].started))
@@ -232,38 +229,12 @@ final class RawClient: @unchecked Sendable {
             guard answer.count >= 4 + length else { return nil }
             return length > 0 && answer[4] == 12
         case .http:
-            guard let (headEnd, bodyLength) = httpFrame(answer, count: answer.count),
+            guard let (headEnd, bodyLength) = httpFrame(answer),
                 answer.count >= headEnd + bodyLength
             else { return nil }
             // "HTTP/1.1 200"
             return answer.count > 12 && answer[9] == 0x32 && answer[10] == 0x30 && answer[11] == 0x30
         }
-    }
-
-    static func connect(_ path: String) -> CInt {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
-            return -1
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
-            close(fd)
-            return -1
-        }
-        return fd
     }
 
     static func writeAll(_ fd: CInt, _ bytes: [UInt8]) -> Bool {
@@ -280,7 +251,8 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// The end of the head (after CR LF CR LF) and the Content-Length, once the head is complete.
-    static func httpFrame(_ bytes: [UInt8], count: Int) -> (Int, Int)? {
+    static func httpFrame(_ bytes: [UInt8]) -> (Int, Int)? {
+        let count = bytes.count
         guard count >= 4 else { return nil }
         var end = -1
         for i in 3..<count where bytes[i] == 10 && bytes[i - 1] == 13 && bytes[i - 2] == 10 && bytes[i - 3] == 13 {

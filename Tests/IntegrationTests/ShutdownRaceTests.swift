@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import RCAgentCore
 import RCAgentTestSupport
 import Synchronization
 import Testing
@@ -42,26 +43,13 @@ import Testing
         let request = Array("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
         var accepted = 0
         while !stop.value.load(ordering: .relaxed) {
-            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { continue }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                let bytes = Array(path.utf8)
-                raw.copyBytes(from: bytes)
-                raw[bytes.count] = 0
+            guard let fd = try? AgentSocket.connect(path) else {
+                usleep(1000)
+                continue
             }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            if connected == 0 {
-                accepted += 1
-                _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            }
+            accepted += 1
+            _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             close(fd)
-            if connected != 0 { usleep(1000) }
         }
         return accepted
     }
