@@ -65,7 +65,7 @@ import RCAgentTestSupport
         #expect(error.message.hasPrefix(path + ":3"))
     }
 
-    @Test func aConfigOverOneMiBIsRefusedUnread() throws {
+    @Test func aConfigOverOneMiBIsRefusedUnparsed() throws {
         let path = try write("# " + String(repeating: "x", count: ConfigFile.maximumBytes) + "\n")
         let error = try #require(throws: ConfigError.self) { try ConfigFile.load(path: path) }
         #expect(error.message.contains("larger than 1 MiB"), "\(error.message)")
