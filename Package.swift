@@ -26,6 +26,8 @@ let package = Package(
             pkgConfig: "libsecret-1",
             providers: [.apt(["libsecret-1-dev"])]
         ),
+        // Loads libsecret at its first use instead of at every start (Sources/CLibSecretLoader/loader.c).
+        .target(name: "CLibSecretLoader", dependencies: ["CLibSecret"]),
         // The Linux kernel keyring (the `keyctl` backend).
         .systemLibrary(
             name: "CKeyutils",
@@ -65,6 +67,7 @@ let package = Package(
             name: "RCAgentLive",
             dependencies: [
                 "CLibSecret",
+                "CLibSecretLoader",
                 "CKeyutils",
                 "RCAgentCore",
                 "RCAgentDaemon",

@@ -30,7 +30,7 @@ bench="${RELEASE_SCRATCH:-.build-release}/release/rc-bench"
 if [ -n "${RC_AGENT_BIN:-}" ]; then
     agent=$RC_AGENT_BIN build="given (RC_AGENT_BIN)"
 elif [ -x "${RELEASE_SCRATCH:-.build-release}/release/rc-agent" ]; then
-    agent="${RELEASE_SCRATCH:-.build-release}/release/rc-agent" build="release (make release, -c release --static-swift-stdlib)"
+    agent="${RELEASE_SCRATCH:-.build-release}/release/rc-agent" build="release (make release: -c release -Osize --static-swift-stdlib, lld, DT_RELR)"
 else
     agent="$debug_bin/rc-agent" build="DEBUG (make release was not available): numbers are pessimistic"
 fi

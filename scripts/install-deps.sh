@@ -31,6 +31,7 @@ packages=(
     lintian             # make test-packaging: the .deb's checks
     man-db groff-base   # make test-packaging: man -l renders the generated page
     binutils            # make deb: strip; readelf for the release-binary check
+    patchelf            # make release: libsecret and GLib leave the needed list (loaded at first use)
     tcsh fish           # start/stop tests evaluate the csh and fish lines in the real shells
 )
 if [ "${1:-}" = bench ]; then

@@ -59,8 +59,28 @@ $assets/changelog.gz|0644|share/doc/rc-agent/changelog.gz
 EOF
 }
 
+# libsecret and the GLib libraries under it are loaded when the keyring is first used
+# (Sources/CLibSecretLoader), not at every start: the binary must not name them as needed. SwiftPM
+# links every library pkg-config lists for libsecret-1, and swift build's command line cannot put
+# --as-needed before them, so they are removed from the binary's needed list after linking.
+lazy_libraries=(libsecret-1.so.0 libgio-2.0.so.0 libgobject-2.0.so.0 libglib-2.0.so.0)
+# What Depends gets for them (dpkg-shlibdeps sees only needed libraries); 0.18: the D-Bus-path API.
+lazy_depends="libglib2.0-0 (>= 2.26.0), libsecret-1-0 (>= 0.18)"
+
+unneed_lazy_libraries() {
+    local lib remove=()
+    for lib in "${lazy_libraries[@]}"; do
+        readelf -d "$bin" | grep -qF "(NEEDED)             Shared library: [$lib]" && remove+=(--remove-needed "$lib")
+    done
+    [ ${#remove[@]} -eq 0 ] || patchelf "${remove[@]}" "$bin"
+}
+
 check_binary() {
     [ -x "$bin" ] || die "$bin is missing: run 'make release'"
+    local lib
+    for lib in "${lazy_libraries[@]}"; do
+        ! readelf -d "$bin" | grep -qF "[$lib]" || die "$bin names $lib as needed: run 'make release'"
+    done
     local want got toolchain libs
     want=$(version)
     got=$("$bin" --version)
@@ -85,6 +105,7 @@ check_binary() {
 # `rc-agent --generate-completion-script`, the man page by swift-argument-parser's generate-manual
 # (the GenerateManual plugin's tool, run on the release binary).
 assets() {
+    unneed_lazy_libraries
     check_binary
     local v epoch
     v=$(version)
@@ -160,7 +181,13 @@ depends() {
     rm -rf "$tmp"
     out=${out#shlibs:Depends=}
     [ -n "$out" ] || die "dpkg-shlibdeps found no dependency"
-    echo "$out"
+    # Packed relative relocations (lld -z pack-relative-relocs) need glibc 2.36's loader; the
+    # binary says so with a version need (GLIBC_ABI_DT_RELR) that is not a symbol, which
+    # dpkg-shlibdeps does not see.
+    if readelf -V "$exe" | grep -q 'Name: GLIBC_ABI_DT_RELR'; then
+        out=$(sed -E 's/libc6 \(>= 2\.([0-9]|[12][0-9]|3[0-5])(\.[0-9]+)?\)/libc6 (>= 2.36)/' <<<"$out")
+    fi
+    printf '%s, %s\n' "$out" "$lazy_depends" | sed 's/, /\n/g' | sort -u | paste -sd, | sed 's/,/, /g'
 }
 
 deb() {

@@ -1,5 +1,6 @@
 import RCAgentCore
 import CLibSecret
+import CLibSecretLoader
 import Dispatch
 import Synchronization
 
@@ -41,6 +42,7 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
         timeout: Double,
         _ body: @escaping @Sendable (UnsafeMutablePointer<GCancellable>) throws(KeyringError) -> Result
     ) async throws -> Result {
+        try requireLibSecret()
         let call = KeyringCall()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
@@ -122,6 +124,15 @@ final class KeyringCall<Result: Sendable>: @unchecked Sendable {
 
 // One serial queue: keyring calls are rare, and libsecret's sync calls then never overlap.
 private let keyringQueue = DispatchQueue(label: "rc-agent.keyring")
+
+/// Loads libsecret (at the first keyring call of the process, not at its start); a system
+/// without it has no Secret Service backend, which is `unavailable` with the reason.
+func requireLibSecret() throws(KeyringError) {
+    var reason: UnsafePointer<CChar>?
+    guard rc_libsecret_load(&reason) == 1 else {
+        throw .unavailable(detail: "libsecret is not installed (\(reason.map { String(cString: $0) } ?? "libsecret-1.so.0"))")
+    }
+}
 
 /// Runs what is due on GLib's global default main context, which nothing else in the process runs.
 ///
