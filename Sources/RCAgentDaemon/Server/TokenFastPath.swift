@@ -41,7 +41,7 @@ public struct TokenFastPath: Sendable {
             return nil
         }
         guard snapshot.serves(minValid: minValid, at: now) else { return nil }
-        let response = TokenResponse(snapshot.served, now: now, policy: known.policy)
+        let response = TokenResponse(snapshot, now: now, policy: known.policy)
         let text = TokenRoutes.wantsText(format: query["format"], accept: head.headerFields[.accept])
         // The JSON changes once a second (expires_in): a keep-alive connection looks it up at most that often.
         if !text, let memo, memo.0 == response { return (memo.1, known.profile) }
