@@ -18,7 +18,7 @@ public struct TokenFastPath: Sendable {
     let profiles: AgentProfiles
     let clock: any AgentClock
     /// The audit trail of the tokens it serves, shared by all connections.
-    let served: ServedTokenAudit
+    let audit: ServedTokenAudit
     /// The answers' bytes, shared by all connections.
     let encoded = EncodedAnswers()
 
@@ -26,7 +26,7 @@ public struct TokenFastPath: Sendable {
     static let auditInterval: Double = 60
 
     /// Writes the audit counts not yet written (every interval, and when the server stops).
-    func flushAudit() { served.flush(now: clock.now()) }
+    func flushAudit() { audit.flush(now: clock.now()) }
 
     /// The answer to `head` (whose parameters are `query`, from ``tokenQuery(_:)``) from the
     /// snapshot, with the profile it is for; nil: the router answers it.
@@ -78,7 +78,7 @@ public struct TokenFastPath: Sendable {
 extension AgentAPI {
     /// The fast path over this API's cache and config.
     public func tokenFastPath() -> TokenFastPath {
-        TokenFastPath(snapshots: cache.snapshots, profiles: profiles, clock: clock, served: ServedTokenAudit(audit: audit))
+        TokenFastPath(snapshots: cache.snapshots, profiles: profiles, clock: clock, audit: ServedTokenAudit(audit: audit))
     }
 }
 
@@ -118,7 +118,7 @@ final class EncodedAnswers: Sendable {
 /// `count=1`; the tokens after it are counted, and the count goes out as one line with the same
 /// fields at the next token once ``TokenFastPath/auditInterval`` has passed since the previous
 /// line, at ``flush(now:)`` (the server calls it every interval), and at shutdown.
-public final class ServedTokenAudit: Sendable {
+final class ServedTokenAudit: Sendable {
     private struct Peer: Hashable {
         let pid: Int32
         let uid: UInt32
@@ -159,7 +159,7 @@ public final class ServedTokenAudit: Sendable {
 
     /// Writes every count not yet in the audit trail, and forgets the peers that took no token
     /// for an interval (their next token is logged at once again).
-    public func flush(now: Date) {
+    func flush(now: Date) {
         let due: [(Peer, Int)] = tallies.withLock { tallies in
             var due: [(Peer, Int)] = []
             for (key, tally) in tallies {
@@ -238,7 +238,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     context.write(wrapOutboundOut(.body(served.answer.body)), promise: nil)
                     context.write(wrapOutboundOut(.end(nil)), promise: nil)
                     unflushed = true
-                    fastPath.served.served(served.profile, peer: peer, executable: executable, now: now)
+                    fastPath.audit.served(served.profile, peer: peer, executable: executable, now: now)
                     if request.head.headerFields[.connection] == "close" {
                         // As the router does: the answer, then the output closed; the client closes.
                         finished = true
