@@ -241,6 +241,32 @@ import Glibc
         }
     }
 
+    /// The request deadline runs again from each answer: a keep-alive connection that asks late
+    /// in its first deadline is not cut off at that deadline, but one request timeout after its
+    /// answer — for an answer from the fast path and one from the router alike.
+    @Test func theRequestDeadlineRestartsAfterEachAnswer() async throws {
+        var limits = AgentServerLimits()
+        limits.requestTimeout = .seconds(2)
+        try await InProcessAgent.withAgent(limits: limits) { agent, _, _ in
+            #expect(try await curl(agent.socket, "/v1/token?format=text").status == 200)  // cached from now on
+            for target in ["/v1/token?profile=default&format=text", "/healthz"] {
+                let fd = try AgentSocket.connect(agent.socket)
+                defer { close(fd) }
+                try await Task.sleep(nanoseconds: 1_500_000_000)
+                let request = "GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n"
+                _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                var answer = [UInt8](repeating: 0, count: 4096)
+                let count = recv(fd, &answer, answer.count, 0)
+                let answered = DispatchTime.now().uptimeNanoseconds
+                #expect(count > 0 && String(decoding: answer[0..<max(count, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(target)")
+                let rest = readAll(fd)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - answered) / 1e9
+                #expect(rest.ending == .closed && rest.text.isEmpty, "\(target): \(rest)")
+                #expect(seconds >= 1.9, "\(target): closed \(seconds) s after the answer, before the 2 s deadline")
+            }
+        }
+    }
+
     /// DoctorCLITests.allGreenWithARunningAgent once read "no answer within 5 s" right after the
     /// agent started: its status waits for the keyring's list of items, which a keyring busy with
     /// other clients kept longer than doctor's 5 s. The agent itself answers at once: `/healthz`

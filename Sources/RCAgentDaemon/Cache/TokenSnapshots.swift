@@ -14,6 +14,17 @@ public struct TokenSnapshot: Sendable, Equatable {
     /// From this time on the cache wants a new token (refresh ahead, or the next try after the
     /// tenant handed back its live token): requests go to the actor again.
     public var refreshDue: Date
+    /// `served`'s expiry as the answers write it (`expires_at`), and its tenant's base URL (`url`):
+    /// made once when the snapshot is published, not for each answer.
+    let expiresAtText: String
+    let tenantBase: String
+
+    init(served: ServedToken, refreshDue: Date) {
+        self.served = served
+        self.refreshDue = refreshDue
+        expiresAtText = WireJSON.rfc3339(served.token.expiresAt)
+        tenantBase = served.tenant.base
+    }
 
     /// True when a request needing `minValid` seconds may be answered from this snapshot at `now`.
     public func serves(minValid: Double, at now: Date) -> Bool {

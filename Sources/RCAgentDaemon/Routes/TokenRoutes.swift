@@ -84,8 +84,10 @@ struct TokenRoutes: Sendable {
 
     /// The bare token for `format=text`, or for an `Accept` that names `text/plain` and no JSON.
     static func wantsText(format: String?, accept: String?) -> Bool {
-        let accept = accept ?? ""
-        return format == "text" || (accept.contains("text/plain") && !accept.contains("json"))
+        if format == "text" { return true }
+        // Most clients send none or `*/*`: no substring search for them (the fast path asks per request).
+        guard let accept, accept != "*/*" else { return false }
+        return accept.contains("text/plain") && !accept.contains("json")
     }
 
     /// The `profile` parameter, else the config's default profile.

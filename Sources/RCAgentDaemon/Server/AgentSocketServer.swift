@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -83,11 +84,15 @@ public struct AgentRequestContext: RequestContext {
 }
 
 /// HTTP/1.1 over a Unix socket: NIO's `ServerBootstrap` for the listener (so it can also take a
-/// socket from systemd, which Hummingbird's own server cannot), Hummingbird's `HTTP1Channel` and
-/// a router's responder for each connection.
+/// socket from systemd, which Hummingbird's own server cannot), NIO's HTTP/1 codec and a router's
+/// responder through Hummingbird's `HTTP1Channel` for each connection that needs the router.
 ///
 /// Every connection's peer uid is checked with `SO_PEERCRED` before any byte is parsed; a peer
 /// that is not allowed gets a 403 and is closed, and it is logged.
+///
+/// A connection stays on its event loop while the token fast path answers everything it asks:
+/// only the first request (or parse error) that the fast path passes on wraps it in an async
+/// channel and hands it to the accept loop, which serves it with the router from then on.
 public final class AgentSocketServer: Service, Sendable {
     private let listener: AgentListener
     private let responder: any HTTPResponder<AgentRequestContext>
@@ -97,7 +102,18 @@ public final class AgentSocketServer: Service, Sendable {
     private let onListening: @Sendable () async -> Void
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let connections = Mutex(OpenConnections())
+    /// Connections handed to the router, in the order they first needed it.
+    private let routed = AsyncStream.makeStream(of: RoutedConnection.self)
+
+    /// The connections being served, and whether the server is stopping.
+    private struct OpenConnections {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        /// Graceful shutdown or cancellation began (the listener is closing).
+        var stopRequested = false
+        /// The listener is closed and the connections are being closed.
+        var stopping = false
+    }
 
     /// - Parameters:
     ///   - allowedUIDs: asked on every connection (so a reload can change it).
@@ -121,47 +137,53 @@ public final class AgentSocketServer: Service, Sendable {
         self.logger = logger
     }
 
-    private enum Accepted: Sendable {
-        case http(HTTP1Channel, AcceptedConnection)
-        case refused
-    }
-
     /// Binds (or adopts) the socket, serves until graceful shutdown or cancellation, then stops
     /// accepting, lets requests in progress finish within the grace period, and removes the
     /// socket file it created.
     public func run() async throws {
         let (serverChannel, createdSocket) = try await bind()
-        let removeSocket = { [listener] in
+        let removeSocket = { @Sendable [listener] in
             if case .path(let path) = listener, let createdSocket { AgentSocket.remove(path, ifIdentity: createdSocket) }
         }
         // Also when serving ends early; removing twice is harmless (only the file this process bound).
         defer { removeSocket() }
         await onListening()
         let logger = self.logger
-        await withDiscardingTaskGroup { group in
-            do {
-                // Graceful shutdown closes the listener and the loop runs on until the inbound stream
-                // ends: every connection accepted before the close still reaches `handle`. Leaving the
-                // loop early would drop those (clients connecting during shutdown, such as `rc-agent
-                // stop` probing), and an unused connection traps ("Deinited NIOAsyncWriter").
-                try await withGracefulShutdownHandler {
-                    try await serverChannel.executeThenClose { inbound in
-                        for try await accepted in inbound {
-                            guard case .http(let http, let connection) = accepted, let value = connection.claim() else {
-                                continue
-                            }
-                            group.addTask { await http.handle(value: value, logger: logger) }
-                        }
-                    }
-                } onGracefulShutdown: {
-                    serverChannel.channel.close(promise: nil)
-                }
-            } catch {
-                logger.error("accepting connections failed: \(error)")
+        let stop = { @Sendable in
+            let first = self.connections.withLock { open in
+                defer { open.stopRequested = true }
+                return !open.stopRequested
             }
+            guard first else { return }
             // Gone before the connections in progress finish: `rc-agent stop` waits for the file.
-            removeSocket()
-            self.closeConnectionsGracefully()
+            serverChannel.close().whenComplete { _ in
+                removeSocket()
+                self.closeConnectionsGracefully()
+            }
+        }
+        // The fast path's coalesced audit counts go out at least once an interval, and at the end.
+        let auditFlush = tokenFastPath.map { fastPath in
+            let interval = TimeAmount.seconds(Int64(TokenFastPath.auditInterval))
+            return group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in fastPath.flushAudit() }
+        }
+        defer {
+            auditFlush?.cancel()
+            tokenFastPath?.flushAudit()
+        }
+        await withDiscardingTaskGroup { group in
+            // Graceful shutdown closes the listener and then every connection's input; the stream
+            // of routed connections ends once the last connection has closed, so a connection
+            // the fast path served until then still reaches the router with a late request.
+            await withGracefulShutdownHandler {
+                for await connection in routed.stream {
+                    guard let (http, value) = connection.claim() else { continue }
+                    group.addTask { await http.handle(value: value, logger: logger) }
+                }
+            } onGracefulShutdown: {
+                stop()
+            }
+            // Cancelled rather than shut down: the same, without waiting for the connections.
+            if Task.isCancelled { stop() }
         }
         logger.info("server stopped")
     }
@@ -175,13 +197,14 @@ public final class AgentSocketServer: Service, Sendable {
         _ = Glibc.listen(fd, AgentSocket.backlog)
     }
 
-    private func bind() async throws -> (NIOAsyncChannel<Accepted, Never>, (dev: UInt64, ino: UInt64)?) {
+    private func bind() async throws -> (any Channel, (dev: UInt64, ino: UInt64)?) {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: AgentSocket.backlog)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { self.setUp(child: $0) }
         switch listener {
         case .descriptor(let fd, let path):
-            let channel = try await bootstrap.bind(NIOBSDSocket.Handle(fd)) { self.setUp(child: $0) }
+            let channel = try await bootstrap.withBoundSocket(NIOBSDSocket.Handle(fd)).get()
             Self.restoreBacklog(fd)
             logger.info("listening on the socket systemd passed", metadata: ["socket": "\(path ?? "fd \(fd)")"])
             return (channel, nil)
@@ -190,9 +213,9 @@ public final class AgentSocketServer: Service, Sendable {
             try AgentSocket.clearStale(path)
             let fd = try AgentSocket.listen(at: path)
             let identity = AgentSocket.identity(path)
-            let channel: NIOAsyncChannel<Accepted, Never>
+            let channel: any Channel
             do {
-                channel = try await bootstrap.bind(NIOBSDSocket.Handle(fd)) { self.setUp(child: $0) }
+                channel = try await bootstrap.withBoundSocket(NIOBSDSocket.Handle(fd)).get()
             } catch {
                 close(fd)
                 if let identity { AgentSocket.remove(path, ifIdentity: identity) }
@@ -206,9 +229,8 @@ public final class AgentSocketServer: Service, Sendable {
 
     // MARK: Connections
 
-    private func setUp(child channel: any Channel) -> EventLoopFuture<Accepted> {
-        let (limits, fastPath) = (self.limits, self.tokenFastPath)
-        return PeerCredentials.of(channel: channel).flatMap { peer -> EventLoopFuture<Accepted> in
+    private func setUp(child channel: any Channel) -> EventLoopFuture<Void> {
+        PeerCredentials.of(channel: channel).flatMapThrowing { peer in
             guard let peer, self.allowedUIDs().contains(peer.uid) else {
                 self.logger.warning(
                     "refused a connection from another user",
@@ -217,91 +239,167 @@ public final class AgentSocketServer: Service, Sendable {
                         "peer_exe": "\(peer?.executable ?? "unknown")",
                     ])
                 let error = AgentError.forbidden(uid: peer?.uid ?? UInt32.max)
-                return self.refuse(channel, status: "403 Forbidden", error: error)
+                return try self.refuse(channel, status: "403 Forbidden", error: error)
             }
             guard self.track(channel) else {
                 self.logger.warning("too many connections; refusing one", metadata: ["peer_pid": "\(peer.pid)"])
                 let error = AgentError(
                     .tooManyConnections, message: "the agent is serving too many connections", hint: "retry shortly")
-                return self.refuse(channel, status: "503 Service Unavailable", error: error)
+                return try self.refuse(channel, status: "503 Service Unavailable", error: error)
             }
-            let http = HTTP1Channel(
-                responder: { [responder = self.responder, logger = self.logger] request, writer, channel in
-                    let context = AgentRequestContext(source: .init(logger: logger, peer: peer, channel: channel))
-                    let response: Response
-                    do {
-                        response = try await responder.respond(to: request, context: context)
-                    } catch let error as HTTPParserError {
-                        throw error
-                    } catch {
-                        response = AgentResponse.error(
-                            AgentError(.internalError, message: "internal error"))
-                    }
-                    try await writer.write(response: response.head, body: response.body)
-                },
-                configuration: .init(
-                    additionalChannelHandlers: [RequestLimitHandler(limits: limits)]
-                        + (fastPath.map { [TokenFastPathHandler(fastPath: $0, peer: peer)] } ?? []),
-                    idleTimeout: nil,
-                    httpDecoderConfiguration: .init(
-                        maxHeaderFieldSize: limits.maximumHeaderBytes, maxHeaderListSize: limits.maximumHeaderBytes,
-                        maxHeaderFieldCount: limits.maximumHeaderCount)
-                )
-            )
-            return http.setup(channel: channel, logger: self.logger).map { Accepted.http(http, AcceptedConnection($0)) }
+            try self.configureHTTP(channel, peer: peer)
         }
     }
 
-    private func refuse(_ channel: any Channel, status: String, error: AgentError) -> EventLoopFuture<Accepted> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(
-                RefusalHandler(response: AgentResponse.raw(status: status, error: error)))
-            return .refused
-        }
+    /// The pipeline HTTP1Channel.setup builds, up to the point where Hummingbird takes over:
+    /// ``RouterHandoff`` adds the rest when the router is first needed.
+    private func configureHTTP(_ channel: any Channel, peer: PeerCredentials) throws {
+        let limits = self.limits
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = limits.maximumHeaderBytes
+        decoderLimits.maxHeaderListSize = limits.maximumHeaderBytes
+        decoderLimits.maxHeaderFieldCount = limits.maximumHeaderCount
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+        try pipeline.addHandler(RequestLimitHandler(limits: limits))
+        if let tokenFastPath { try pipeline.addHandler(TokenFastPathHandler(fastPath: tokenFastPath, peer: peer)) }
+        try pipeline.addHandler(RouterHandoff { [self] channel in try self.handOff(channel, peer: peer) })
+    }
+
+    /// Wraps `channel` for Hummingbird (on its event loop, before the part that needs the router
+    /// goes on) and hands it to the accept loop.
+    private func handOff(_ channel: any Channel, peer: PeerCredentials) throws {
+        let http = HTTP1Channel(
+            responder: { [responder = self.responder, logger = self.logger] request, writer, channel in
+                let context = AgentRequestContext(source: .init(logger: logger, peer: peer, channel: channel))
+                let response: Response
+                do {
+                    response = try await responder.respond(to: request, context: context)
+                } catch let error as HTTPParserError {
+                    throw error
+                } catch {
+                    response = AgentResponse.error(
+                        AgentError(.internalError, message: "internal error"))
+                }
+                try await writer.write(response: response.head, body: response.body)
+            })
+        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
+        let value = try HTTP1Channel.Value(
+            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        // After the stream ended (the server stopped) the connection is dropped unclaimed: it closes.
+        routed.continuation.yield(RoutedConnection(http, value))
+    }
+
+    private func refuse(_ channel: any Channel, status: String, error: AgentError) throws {
+        try channel.pipeline.syncOperations.addHandler(
+            RefusalHandler(response: AgentResponse.raw(status: status, error: error)))
     }
 
     private func track(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        let admitted = connections.withLock { open in
-            guard open.count < limits.maximumConnections else { return false }
-            open[id] = channel
-            return true
+        let (admitted, stopping) = connections.withLock { open in
+            guard open.channels.count < limits.maximumConnections else { return (false, open.stopping) }
+            open.channels[id] = channel
+            return (true, open.stopping)
         }
-        if admitted {
-            channel.closeFuture.whenComplete { _ in _ = self.connections.withLock { $0.removeValue(forKey: id) } }
+        guard admitted else { return false }
+        channel.closeFuture.whenComplete { _ in
+            let last = self.connections.withLock { open in
+                open.channels.removeValue(forKey: id)
+                return open.stopping && open.channels.isEmpty
+            }
+            if last { self.routed.continuation.finish() }
         }
-        return admitted
+        // Set up while the server stops: ends like the others.
+        if stopping { closeGracefully(channel) }
+        return true
     }
 
     /// Half-closes every connection (a request in progress still gets its response; an idle
-    /// keep-alive connection ends now) and closes whatever is left after the grace period.
+    /// keep-alive connection ends now) and closes whatever is left after the grace period; the
+    /// stream of routed connections ends with the last one.
     private func closeConnectionsGracefully() {
-        let open = connections.withLock { Array($0.values) }
-        for channel in open {
-            channel.eventLoop.execute {
-                // A connection still being set up is not registered with its loop yet, and closing
-                // its input then breaks NIO's invariants; the full close below ends it.
-                if channel.isActive { channel.close(mode: .input, promise: nil) }
-            }
-            channel.eventLoop.scheduleTask(in: limits.shutdownGrace) { channel.close(promise: nil) }
+        let open = connections.withLock { open in
+            open.stopping = true
+            return Array(open.channels.values)
+        }
+        if open.isEmpty { routed.continuation.finish() }
+        for channel in open { closeGracefully(channel) }
+    }
+
+    private func closeGracefully(_ channel: any Channel) {
+        channel.eventLoop.execute {
+            // A connection still being set up is not registered with its loop yet, and closing
+            // its input then breaks NIO's invariants; the full close below ends it.
+            if channel.isActive { channel.close(mode: .input, promise: nil) }
+        }
+        channel.eventLoop.scheduleTask(in: limits.shutdownGrace) { channel.close(promise: nil) }
+    }
+}
+
+/// The end of a connection's pipeline until the router is needed. The first request part or
+/// error that gets this far (the fast path did not answer it) makes `handOff` wrap the channel
+/// for Hummingbird and hand it to the accept loop; from then on everything passes through. A
+/// connection that never gets that far closes when its input ends, as Hummingbird would close it.
+final class RouterHandoff: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    private let handOff: (any Channel) throws -> Void
+    private var handedOff = false
+
+    init(handOff: @escaping (any Channel) throws -> Void) { self.handOff = handOff }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard handOffOnce(context) else { return }
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard handOffOnce(context) else { return }
+        context.fireErrorCaught(error)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if !handedOff, let event = event as? ChannelEvent, event == .inputClosed {
+            // The answers already written go out first.
+            context.flush()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// False: the connection could not be handed off and is closing.
+    private func handOffOnce(_ context: ChannelHandlerContext) -> Bool {
+        guard !handedOff else { return true }
+        handedOff = true
+        do {
+            try handOff(context.channel)
+            return true
+        } catch {
+            context.close(promise: nil)
+            return false
         }
     }
 }
 
-/// A connection set up for Hummingbird that the accept loop may never see: one whose set-up
-/// finished after the listener closed (a client connecting while the agent shuts down) is dropped
-/// by NIO, and an async channel dropped unused traps ("Deinited NIOAsyncWriter without calling
-/// finish()"). Dropped unclaimed, it closes its connection instead.
-final class AcceptedConnection: Sendable {
-    private let value: Mutex<HTTP1Channel.Value?>
+/// A connection handed to the router that the accept loop may never see: one handed over after
+/// the server stopped is dropped, and an async channel dropped unused traps ("Deinited
+/// NIOAsyncWriter without calling finish()"). Dropped unclaimed, it closes its connection instead.
+final class RoutedConnection: Sendable {
+    private let value: Mutex<(HTTP1Channel, HTTP1Channel.Value)?>
 
-    init(_ value: HTTP1Channel.Value) { self.value = Mutex(value) }
+    init(_ http: HTTP1Channel, _ value: HTTP1Channel.Value) { self.value = Mutex((http, value)) }
 
     /// The connection, once: the accept loop serves it.
-    func claim() -> HTTP1Channel.Value? { value.withLock { $0.take() } }
+    func claim() -> (HTTP1Channel, HTTP1Channel.Value)? { value.withLock { $0.take() } }
 
     deinit {
-        guard let unclaimed = value.withLock({ $0.take() }) else { return }
+        guard let (_, unclaimed) = value.withLock({ $0.take() }) else { return }
         Task { try? await unclaimed.executeThenClose { _, _ in } }
     }
 }

@@ -30,7 +30,14 @@ final class RequestLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static let lingerTotal: TimeAmount = .seconds(30)
 
     private let limits: AgentServerLimits
-    private var deadline: Scheduled<Void>?
+    /// When the connection is closed unless re-armed; nil: disarmed (a request is complete and
+    /// its answer under way).
+    private var deadline: NIODeadline?
+    /// The one timer, set for `timerDeadline`; re-armings that move the deadline later leave it
+    /// in place (it re-schedules itself when it fires early), so a keep-alive request costs a
+    /// clock read instead of a cancel and a schedule.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     /// Body limit of the request being read.
     private var bodyLimit = 0
     private var bodyBytes = 0
@@ -47,7 +54,8 @@ final class RequestLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) { arm(context, after: limits.requestTimeout) }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        timer?.cancel()
+        timer = nil
         deadline = nil
     }
 
@@ -86,7 +94,6 @@ final class RequestLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             requestComplete = true
             awaitingContinue = false
-            deadline?.cancel()
             deadline = nil
         }
         context.fireChannelRead(data)
@@ -210,13 +217,33 @@ final class RequestLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func arm(_ context: ChannelHandlerContext, after timeout: TimeAmount) {
-        deadline?.cancel()
+        let now = NIODeadline.now()
         var wait = timeout
         if let lingerStarted {
-            let left = lingerStarted + Self.lingerTotal - .now()
+            let left = lingerStarted + Self.lingerTotal - now
             wait = min(wait, max(left, .zero))
         }
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        deadline = context.eventLoop.scheduleTask(in: wait) { bound.value.close(promise: nil) }
+        deadline = now + wait
+        schedule(context)
+    }
+
+    /// Makes sure the timer fires no later than `deadline`.
+    private func schedule(_ context: ChannelHandlerContext) {
+        guard let deadline else { return }
+        if timer != nil, let timerDeadline, timerDeadline <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.timer = nil
+            handler.timerDeadline = nil
+            guard let deadline = handler.deadline else { return }
+            if deadline <= .now() {
+                context.close(promise: nil)
+            } else {
+                handler.schedule(context)
+            }
+        }
     }
 }

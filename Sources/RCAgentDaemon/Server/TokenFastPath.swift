@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import RCAgentCore
+import Synchronization
 
 /// Answers a cached `GET /v1/token` on the connection's event loop, from ``TokenSnapshots``,
 /// without the hops through Hummingbird's responder and the ``TokenCache`` actor.
@@ -16,10 +17,16 @@ public struct TokenFastPath: Sendable {
     let snapshots: TokenSnapshots
     let profiles: AgentProfiles
     let clock: any AgentClock
-    let audit: Logger
+    /// The audit trail of the tokens it serves, shared by all connections.
+    let audit: ServedTokenAudit
+    /// The answers' bytes, shared by all connections.
+    let encoded = EncodedAnswers()
 
-    /// How often a connection that keeps taking tokens writes its count to the audit trail.
+    /// How often a peer that keeps taking tokens has its count written to the audit trail.
     static let auditInterval: Double = 60
+
+    /// Writes the audit counts not yet written (every interval, and when the server stops).
+    func flushAudit() { audit.flush(now: clock.now()) }
 
     /// The answer to `head` (whose parameters are `query`, from ``tokenQuery(_:)``) from the
     /// snapshot, with the profile it is for; nil: the router answers it.
@@ -27,17 +34,19 @@ public struct TokenFastPath: Sendable {
         _ head: HTTPRequest, query: [String: String], now: Date, memo: inout (TokenResponse, TokenAnswer)?
     ) -> (answer: TokenAnswer, profile: String)? {
         guard let known = profiles.known(query["profile"]), ProfileName.isValid(known.profile),
-            let minValid = try? TokenRoutes.minValid(raw: query["min_valid"]),
-            let snapshot = snapshots.snapshot(profile: known.profile), snapshot.serves(minValid: minValid, at: now)
+            let minValid = try? TokenRoutes.minValid(raw: query["min_valid"])
         else { return nil }
-        let response = TokenResponse(snapshot.served, now: now, policy: known.policy)
-        if TokenRoutes.wantsText(format: query["format"], accept: head.headerFields[.accept]) {
-            return (TokenAnswer.text(response.accessToken), known.profile)
+        guard let snapshot = snapshots.snapshot(profile: known.profile) else {
+            encoded.forget(known.profile)
+            return nil
         }
-        // The JSON changes once a second (expires_in): a connection encodes it at most that often.
-        if let memo, memo.0 == response { return (memo.1, known.profile) }
-        guard let answer = try? TokenAnswer.json(response) else { return nil }
-        memo = (response, answer)
+        guard snapshot.serves(minValid: minValid, at: now) else { return nil }
+        let response = TokenResponse(snapshot, now: now, policy: known.policy)
+        let text = TokenRoutes.wantsText(format: query["format"], accept: head.headerFields[.accept])
+        // The JSON changes once a second (expires_in): a keep-alive connection looks it up at most that often.
+        if !text, let memo, memo.0 == response { return (memo.1, known.profile) }
+        guard let answer = encoded.answer(known.profile, response, text: text) else { return nil }
+        if !text { memo = (response, answer) }
         return (answer, known.profile)
     }
 
@@ -69,7 +78,107 @@ public struct TokenFastPath: Sendable {
 extension AgentAPI {
     /// The fast path over this API's cache and config.
     public func tokenFastPath() -> TokenFastPath {
-        TokenFastPath(snapshots: cache.snapshots, profiles: profiles, clock: clock, audit: audit)
+        TokenFastPath(snapshots: cache.snapshots, profiles: profiles, clock: clock, audit: ServedTokenAudit(audit: audit))
+    }
+}
+
+/// The encoded answers of the current second, per profile and form (JSON or text), shared by all
+/// connections: a client that connects once per token does not pay for encoding the JSON.
+/// Only what the snapshot serves at that moment is looked up here (an entry is the answer to the
+/// same ``TokenResponse``); a profile whose snapshot is gone is forgotten at its next request.
+final class EncodedAnswers: Sendable {
+    private struct Form: Hashable {
+        let profile: String
+        let text: Bool
+    }
+
+    private let answers = Mutex<[Form: (response: TokenResponse, answer: TokenAnswer)]>([:])
+
+    /// The answer to `response` for `profile` as text or JSON; nil when it cannot be encoded.
+    func answer(_ profile: String, _ response: TokenResponse, text: Bool) -> TokenAnswer? {
+        let form = Form(profile: profile, text: text)
+        if let known = answers.withLock({ $0[form] }), known.response == response { return known.answer }
+        let answer = text ? TokenAnswer.text(response.accessToken) : try? TokenAnswer.json(response)
+        if let answer { answers.withLock { $0[form] = (response, answer) } }
+        return answer
+    }
+
+    /// Drops what is kept for `profile` (its token is no longer served).
+    func forget(_ profile: String) {
+        answers.withLock { answers in
+            answers[Form(profile: profile, text: false)] = nil
+            answers[Form(profile: profile, text: true)] = nil
+        }
+    }
+}
+
+/// The fast path's `token served` lines, coalesced across connections per peer process and
+/// profile (a script that opens a connection per token costs one line, not one per token): the
+/// first token a peer (uid, pid, executable) gets for a profile is logged at once with
+/// `count=1`; the tokens after it are counted, and the count goes out as one line with the same
+/// fields at the next token once ``TokenFastPath/auditInterval`` has passed since the previous
+/// line, at ``flush(now:)`` (the server calls it every interval), and at shutdown.
+final class ServedTokenAudit: Sendable {
+    private struct Peer: Hashable {
+        let pid: Int32
+        let uid: UInt32
+        let executable: String?
+        let profile: String
+    }
+
+    private struct Tally {
+        /// Tokens not yet in the audit trail.
+        var count: Int
+        /// When the peer's previous line was written.
+        var since: Date
+    }
+
+    private let audit: Logger
+    private let tallies = Mutex<[Peer: Tally]>([:])
+
+    init(audit: Logger) { self.audit = audit }
+
+    /// One token for `profile` served to `peer` (whose `/proc/PID/exe` is `executable`) at `now`.
+    func served(_ profile: String, peer: PeerCredentials, executable: String?, now: Date) {
+        let key = Peer(pid: peer.pid, uid: peer.uid, executable: executable, profile: profile)
+        let due: Int? = tallies.withLock { tallies in
+            guard var tally = tallies[key] else {
+                tallies[key] = Tally(count: 0, since: now)
+                return 1
+            }
+            tally.count += 1
+            if now.timeIntervalSince(tally.since) >= TokenFastPath.auditInterval {
+                tallies[key] = Tally(count: 0, since: now)
+                return tally.count
+            }
+            tallies[key] = tally
+            return nil
+        }
+        if let due { log(key, count: due) }
+    }
+
+    /// Writes every count not yet in the audit trail, and forgets the peers that took no token
+    /// for an interval (their next token is logged at once again).
+    func flush(now: Date) {
+        let due: [(Peer, Int)] = tallies.withLock { tallies in
+            var due: [(Peer, Int)] = []
+            for (key, tally) in tallies {
+                if tally.count > 0 {
+                    due.append((key, tally.count))
+                    tallies[key] = Tally(count: 0, since: now)
+                } else if now.timeIntervalSince(tally.since) >= TokenFastPath.auditInterval {
+                    tallies[key] = nil
+                }
+            }
+            return due
+        }
+        for (key, count) in due { log(key, count: count) }
+    }
+
+    private func log(_ key: Peer, count: Int) {
+        TokenRoutes.logServed(
+            audit, route: "token", profile: key.profile, peer: PeerCredentials(pid: key.pid, uid: key.uid, gid: 0),
+            executable: key.executable, count: count)
     }
 }
 
@@ -80,10 +189,7 @@ extension AgentAPI {
 /// is still waiting for the end of its response; otherwise it passes every request on, and the
 /// router answers them in order.
 ///
-/// Audit: the first token a connection gets for a profile is logged as `token served` with the
-/// peer; later ones are counted, and the count (`count`: tokens since the connection's previous
-/// line for that profile) is logged once ``TokenFastPath/auditInterval`` has passed and when the
-/// connection closes.
+/// Audit: each token goes to ``ServedTokenAudit`` (coalesced per peer process and profile).
 final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -103,9 +209,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// path must not answer anything after it on this connection.
     private var routerCloses = false
     private var memo: (TokenResponse, TokenAnswer)?
-    /// Per profile: tokens not yet in the audit trail, and when its last line was written.
-    private var tallies: [String: (count: Int, since: Date)] = [:]
-    /// Read once: at close the peer may be gone.
+    /// Read once, at the connection's first token.
     private lazy var executable = peer.executable
 
     init(fastPath: TokenFastPath, peer: PeerCredentials) {
@@ -134,7 +238,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     context.write(wrapOutboundOut(.body(served.answer.body)), promise: nil)
                     context.write(wrapOutboundOut(.end(nil)), promise: nil)
                     unflushed = true
-                    audit(served.profile, now: now)
+                    fastPath.audit.served(served.profile, peer: peer, executable: executable, now: now)
                     if request.head.headerFields[.connection] == "close" {
                         // As the router does: the answer, then the output closed; the client closes.
                         finished = true
@@ -166,12 +270,6 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.fireChannelReadComplete()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        for (profile, tally) in tallies where tally.count > 0 { logServed(profile, count: tally.count) }
-        tallies = [:]
-        context.fireChannelInactive()
-    }
-
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) { forwarded = max(0, forwarded - 1) }
         context.write(data, promise: promise)
@@ -183,24 +281,5 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
         held = nil
         forwarded += 1
         context.fireChannelRead(wrapInboundOut(.head(request.head)))
-    }
-
-    private func audit(_ profile: String, now: Date) {
-        guard var tally = tallies[profile] else {
-            logServed(profile, count: 1)
-            tallies[profile] = (0, now)
-            return
-        }
-        tally.count += 1
-        if now.timeIntervalSince(tally.since) >= TokenFastPath.auditInterval {
-            logServed(profile, count: tally.count)
-            tally = (0, now)
-        }
-        tallies[profile] = tally
-    }
-
-    private func logServed(_ profile: String, count: Int) {
-        TokenRoutes.logServed(
-            fastPath.audit, route: "token", profile: profile, peer: peer, executable: executable, count: count)
     }
 }
