@@ -101,6 +101,7 @@ public enum AgentDaemon {
                     Systemd.notify("READY=1\nSTATUS=serving tokens on \(options.socketPath)")
                     logger.info("agent ready", metadata: ["socket": "\(options.socketPath)", "pid": "\(getpid())"])
                 },
+                memory: runtime.memory,
                 logger: logger.with(label: "rc-agent.server"))
         }
 

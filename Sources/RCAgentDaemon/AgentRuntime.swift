@@ -13,13 +13,17 @@ public struct AgentRuntime: Sendable {
     /// Rotation reminders (log warnings and desktop notifications), when set: where to remember
     /// the last notification per profile, and how to notify.
     public var reminders: (stateDirectory: String, notifier: any DesktopNotifier)?
+    /// Returns the allocator's free memory to the system after a burst of connections, when set.
+    public var memory: (any MemoryReleasing)?
 
     public init(
         store: any CredentialStore, connections: any TenantConnections, clock: any AgentClock = SystemClock(),
         loadConfig: @escaping @Sendable () throws -> ConfigFile,
-        reminders: (stateDirectory: String, notifier: any DesktopNotifier)? = nil
+        reminders: (stateDirectory: String, notifier: any DesktopNotifier)? = nil,
+        memory: (any MemoryReleasing)? = nil
     ) {
         self.reminders = reminders
+        self.memory = memory
         self.store = store
         self.connections = connections
         self.clock = clock

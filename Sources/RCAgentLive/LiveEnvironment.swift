@@ -138,7 +138,7 @@ public struct LiveEnvironment: Sendable {
             store: credentialRouter { (try? read()) ?? lastGood.withLock { $0 } }, connections: connections,
             clock: clock,
             loadConfig: { try read().addingEnvironmentProfile(profile, environment: environment) },
-            reminders: (settings.stateDirectory, FreedesktopNotifier()))
+            reminders: (settings.stateDirectory, FreedesktopNotifier()), memory: MallocTrim())
     }
 
     /// `rc-agent doctor` on the real keyring, network, resolver and clock. Doctor reads the

@@ -267,6 +267,36 @@ import Glibc
         }
     }
 
+    /// A burst of connections leaves the allocator's free lists full (about 10 MB after 512 at once):
+    /// once they have all closed the server hands that memory back, once per burst, and never for a
+    /// few connections at a time.
+    @Test func freeMemoryIsReleasedOnceAfterABurstOfConnections() async throws {
+        let releases = CountingMemoryRelease()
+        var limits = AgentServerLimits()
+        limits.memoryReleaseBurst = 40
+        try await InProcessAgent.withAgent(limits: limits, memory: releases) { agent, _, _ in
+            for _ in 0..<10 {  // one at a time: never a burst
+                #expect(try await curl(agent.socket, "/healthz").status == 200)
+            }
+            var burst: [CInt] = []
+            for _ in 0..<50 {  // open together, each answered, then all closed
+                let fd = try AgentSocket.connect(agent.socket)
+                burst.append(fd)
+                let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                var answer = [UInt8](repeating: 0, count: 1024)
+                #expect(recv(fd, &answer, answer.count, 0) > 0)
+            }
+            #expect(releases.count == 0, "released while the burst's connections were open")
+            burst.forEach { close($0) }
+            #expect(await releases.waitForFirst(), "nothing released after the burst closed")
+            for _ in 0..<10 {
+                #expect(try await curl(agent.socket, "/healthz").status == 200)
+            }
+            #expect(releases.count == 1)
+        }
+    }
+
     /// DoctorCLITests.allGreenWithARunningAgent once read "no answer within 5 s" right after the
     /// agent started: its status waits for the keyring's list of items, which a keyring busy with
     /// other clients kept longer than doctor's 5 s. The agent itself answers at once: `/healthz`
@@ -320,3 +350,17 @@ import Glibc
     }
 }
 
+/// Counts the server's calls to release memory.
+private final class CountingMemoryRelease: MemoryReleasing {
+    private let calls = Mutex(0)
+
+    var count: Int { calls.withLock { $0 } }
+
+    func releaseFreeMemory() { calls.withLock { $0 += 1 } }
+
+    /// True once a release has happened; false if none came within 20 s (a hang, not a timing check).
+    func waitForFirst() async -> Bool {
+        for _ in 0..<2000 where count == 0 { try? await Task.sleep(nanoseconds: 10_000_000) }
+        return count > 0
+    }
+}

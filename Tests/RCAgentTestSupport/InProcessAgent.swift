@@ -46,7 +46,7 @@ package enum InProcessAgent {
     package static func startAgent(
         listener: AgentListener, socketPath: String, standInURL: String, limits: AgentServerLimits = AgentServerLimits(),
         allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit"),
-        wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 }
+        memory: (any MemoryReleasing)? = nil, wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 }
     ) async throws -> Agent {
         let store = wrapStore(AgentMemoryStore([
             StoredCredential(
@@ -63,7 +63,7 @@ package enum InProcessAgent {
         let server = AgentSocketServer(
             listener: listener, responder: api.router().buildResponder(), tokenFastPath: api.tokenFastPath(),
             limits: limits, allowedUIDs: { allowedUIDs },
-            onListening: { readyContinuation.yield() })
+            onListening: { readyContinuation.yield() }, memory: memory)
         let task = Task {
             defer { readyContinuation.finish() }
             try await server.run()
@@ -80,7 +80,7 @@ package enum InProcessAgent {
     package static func withAgent(
         state: StandInState = StandInState(), limits: AgentServerLimits = AgentServerLimits(),
         allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit"),
-        wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 },
+        memory: (any MemoryReleasing)? = nil, wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 },
         _ body: (Agent, StandInState, TempDir) async throws -> Void
     ) async throws {
         await state.addClient(id: clientID, secret: secret)
@@ -89,7 +89,7 @@ package enum InProcessAgent {
         try await withStandIn(state) { url in
             let agent = try await startAgent(
                 listener: .path(dir.socket), socketPath: dir.socket, standInURL: url, limits: limits, allowedUIDs: allowedUIDs,
-                audit: audit, wrapStore: wrapStore)
+                audit: audit, memory: memory, wrapStore: wrapStore)
             do {
                 try await body(agent, state, dir)
                 try await agent.stop()

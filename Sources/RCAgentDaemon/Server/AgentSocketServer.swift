@@ -42,6 +42,9 @@ public struct AgentServerLimits: Sendable, Equatable {
     /// Proxied requests in progress per profile (the proxy client's connections per host); more
     /// are answered `503` (`proxy_busy`) at once rather than queued behind them.
     public var maximumProxyStreamsPerProfile = HTTPSettings.defaultConnectionsPerHost
+    /// Once this many connections were open at once, the allocator's free memory goes back to the
+    /// system when they have all closed (with a ``MemoryReleasing`` given to the server).
+    public var memoryReleaseBurst = 64
     /// How long graceful shutdown lets requests in progress finish.
     public var shutdownGrace: TimeAmount = .milliseconds(1500)
 
@@ -103,6 +106,7 @@ public final class AgentSocketServer: Service, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let connections = Mutex(OpenConnections())
+    private let memoryRelease: BurstMemoryRelease?
     /// Connections handed to the router, in the order they first needed it.
     private let routed = AsyncStream.makeStream(of: RoutedConnection.self)
 
@@ -119,14 +123,18 @@ public final class AgentSocketServer: Service, Sendable {
     ///   - allowedUIDs: asked on every connection (so a reload can change it).
     ///   - onListening: called once the socket accepts connections (sd_notify, readiness).
     ///   - tokenFastPath: answers cached `GET /v1/token` on the event loop, in front of `responder`.
+    ///   - memory: returns the allocator's free memory after a burst of connections
+    ///     (``AgentServerLimits/memoryReleaseBurst``).
     public init(
         listener: AgentListener, responder: any HTTPResponder<AgentRequestContext>, tokenFastPath: TokenFastPath? = nil,
         limits: AgentServerLimits = AgentServerLimits(),
         allowedUIDs: @escaping @Sendable () -> Set<UInt32> = { [getuid()] },
         onListening: @escaping @Sendable () async -> Void = {},
+        memory: (any MemoryReleasing)? = nil,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "rc-agent.server")
     ) {
+        memoryRelease = memory.map { BurstMemoryRelease(releaser: $0, burst: limits.memoryReleaseBurst) }
         self.listener = listener
         self.responder = responder
         self.tokenFastPath = tokenFastPath
@@ -303,12 +311,14 @@ public final class AgentSocketServer: Service, Sendable {
         let (admitted, stopping) = connections.withLock { open in
             guard open.channels.count < limits.maximumConnections else { return (false, open.stopping) }
             open.channels[id] = channel
+            memoryRelease?.opened(count: open.channels.count)
             return (true, open.stopping)
         }
         guard admitted else { return false }
         channel.closeFuture.whenComplete { _ in
             let last = self.connections.withLock { open in
                 open.channels.removeValue(forKey: id)
+                self.memoryRelease?.closed(remaining: open.channels.count)
                 return open.stopping && open.channels.isEmpty
             }
             if last { self.routed.continuation.finish() }
