@@ -27,7 +27,9 @@ let package = Package(
             providers: [.apt(["libsecret-1-dev"])]
         ),
         // Loads libsecret at its first use instead of at every start (Sources/CLibSecretLoader/loader.c).
-        .target(name: "CLibSecretLoader", dependencies: ["CLibSecret"]),
+        // An ignored `hidden` would let other libraries bind to these forwarders: an error, not a warning.
+        .target(
+            name: "CLibSecretLoader", dependencies: ["CLibSecret"], cSettings: [.unsafeFlags(["-Werror=attributes"])]),
         // The Linux kernel keyring (the `keyctl` backend).
         .systemLibrary(
             name: "CKeyutils",

@@ -81,6 +81,11 @@ check_binary() {
     for lib in "${lazy_libraries[@]}"; do
         ! readelf -d "$bin" | grep -qF "[$lib]" || die "$bin names $lib as needed: run 'make release'"
     done
+    # Every libsecret/GLib function must go through CLibSecretLoader's forwarders (a call the
+    # forwarders miss would be bound to nothing) and none of them may be exported.
+    local unforwarded
+    unforwarded=$(readelf -W --dyn-syms "$bin" | awk '$8 ~ /^(g_|secret_)/ {print $8}' | sort -u)
+    [ -z "$unforwarded" ] || die "$bin has dynamic libsecret/GLib symbols (not forwarded by CLibSecretLoader): $unforwarded"
     local want got toolchain libs
     want=$(version)
     got=$("$bin" --version)

@@ -274,19 +274,29 @@ import Glibc
         let releases = CountingMemoryRelease()
         var limits = AgentServerLimits()
         limits.memoryReleaseBurst = 40
-        try await InProcessAgent.withAgent(limits: limits, memory: releases) { agent, _, _ in
+        try await InProcessAgent.withAgent(limits: limits, memory: releases) { agent, _, _ async throws in
             for _ in 0..<10 {  // one at a time: never a burst
                 #expect(try await curl(agent.socket, "/healthz").status == 200)
             }
-            var burst: [CInt] = []
-            for _ in 0..<50 {  // open together, each answered, then all closed
-                let fd = try AgentSocket.connect(agent.socket)
-                burst.append(fd)
-                let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                var answer = [UInt8](repeating: 0, count: 1024)
-                #expect(recv(fd, &answer, answer.count, 0) > 0)
+            // Open together, each answered, then all closed. Blocking sockets on a thread of their
+            // own: the router answers /healthz on the concurrency pool, which a blocked test task
+            // would starve.
+            let socket = agent.socket
+            let burst: [CInt] = await withCheckedContinuation { continuation in
+                Thread {
+                    var fds: [CInt] = []
+                    for _ in 0..<50 {
+                        guard let fd = try? AgentSocket.connect(socket) else { break }
+                        fds.append(fd)
+                        let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                        var answer = [UInt8](repeating: 0, count: 1024)
+                        guard recv(fd, &answer, answer.count, 0) > 0 else { break }
+                    }
+                    continuation.resume(returning: fds)
+                }.start()
             }
+            #expect(burst.count == 50, "only \(burst.count) of the burst's connections were answered")
             #expect(releases.count == 0, "released while the burst's connections were open")
             burst.forEach { close($0) }
             #expect(await releases.waitForFirst(), "nothing released after the burst closed")

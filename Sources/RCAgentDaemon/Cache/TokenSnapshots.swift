@@ -10,7 +10,7 @@ import Synchronization
 /// the last success, no `credentials_rejected` latch); everything else goes to the actor.
 public struct TokenSnapshot: Sendable, Equatable {
     /// The token as ``TokenCache/token(profile:minValid:)`` would serve it.
-    public var served: ServedToken
+    public let served: ServedToken
     /// From this time on the cache wants a new token (refresh ahead, or the next try after the
     /// tenant handed back its live token): requests go to the actor again.
     public var refreshDue: Date

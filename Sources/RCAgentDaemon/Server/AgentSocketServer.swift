@@ -167,6 +167,16 @@ public final class AgentSocketServer: Service, Sendable {
             serverChannel.close().whenComplete { _ in
                 removeSocket()
                 self.closeConnectionsGracefully()
+                // Now, not only after the last request: a stop that runs out of time ends the process.
+                self.tokenFastPath?.flushAudit()
+            }
+        }
+        // NIO closes a listener on an accept error it cannot recover from: serving ends as on a
+        // stop, so the agent exits (and systemd restarts it) instead of listening to nothing.
+        serverChannel.closeFuture.whenComplete { _ in
+            if !self.connections.withLock({ $0.stopRequested }) {
+                logger.error("the listening socket closed; stopping")
+                stop()
             }
         }
         // The fast path's coalesced audit counts go out at least once an interval, and at the end.

@@ -13,20 +13,25 @@ public protocol MemoryReleasing: Sendable {
 }
 
 /// When to release: once the open connections are back to none after at least `burst` were open
-/// at once. Told of every connection opened and closed, with the count after it.
+/// at once, and not more often than every `interval` (a trim takes each arena's lock in turn, so
+/// a client repeating bursts must not keep the event loops waiting). Told of every connection
+/// opened and closed, with the count after it.
 final class BurstMemoryRelease: Sendable {
     private struct State {
         var peak = 0
         var releasing = false
+        var last: ContinuousClock.Instant?
     }
 
     private let releaser: any MemoryReleasing
     private let burst: Int
+    private let interval: Duration
     private let state = Mutex(State())
 
-    init(releaser: any MemoryReleasing, burst: Int) {
+    init(releaser: any MemoryReleasing, burst: Int, interval: Duration = .seconds(30)) {
         self.releaser = releaser
         self.burst = burst
+        self.interval = interval
     }
 
     func opened(count: Int) {
@@ -37,8 +42,12 @@ final class BurstMemoryRelease: Sendable {
         guard remaining == 0 else { return }
         let due = state.withLock { state -> Bool in
             defer { state.peak = 0 }
-            guard state.peak >= burst, !state.releasing else { return false }
+            let now = ContinuousClock.now
+            guard state.peak >= burst, !state.releasing, state.last.map({ now - $0 >= interval }) ?? true else {
+                return false
+            }
             state.releasing = true
+            state.last = now
             return true
         }
         guard due else { return }

@@ -28,10 +28,17 @@ public struct TokenFastPath: Sendable {
     /// Writes the audit counts not yet written (every interval, and when the server stops).
     func flushAudit() { audit.flush(now: clock.now()) }
 
+    /// A connection's last answer, for the same request again within its second.
+    struct ConnectionMemo {
+        let response: TokenResponse
+        let text: Bool
+        let answer: TokenAnswer
+    }
+
     /// The answer to `head` (whose parameters are `query`, from ``tokenQuery(_:)``) from the
     /// snapshot, with the profile it is for; nil: the router answers it.
     func answer(
-        _ head: HTTPRequest, query: [String: String], now: Date, memo: inout (TokenResponse, TokenAnswer)?
+        _ head: HTTPRequest, query: [String: String], now: Date, memo: inout ConnectionMemo?
     ) -> (answer: TokenAnswer, profile: String)? {
         guard let known = profiles.known(query["profile"]), ProfileName.isValid(known.profile),
             let minValid = try? TokenRoutes.minValid(raw: query["min_valid"])
@@ -43,10 +50,11 @@ public struct TokenFastPath: Sendable {
         guard snapshot.serves(minValid: minValid, at: now) else { return nil }
         let response = TokenResponse(snapshot, now: now, policy: known.policy)
         let text = TokenRoutes.wantsText(format: query["format"], accept: head.headerFields[.accept])
-        // The JSON changes once a second (expires_in): a keep-alive connection looks it up at most that often.
-        if !text, let memo, memo.0 == response { return (memo.1, known.profile) }
+        // The JSON changes once a second (expires_in): a keep-alive connection looks an answer up
+        // in the shared ones (under their lock) at most that often.
+        if let memo, memo.text == text, memo.response == response { return (memo.answer, known.profile) }
         guard let answer = encoded.answer(known.profile, response, text: text) else { return nil }
-        if !text { memo = (response, answer) }
+        memo = ConnectionMemo(response: response, text: text, answer: answer)
         return (answer, known.profile)
     }
 
@@ -208,7 +216,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// A `Connection: close` request went to the router: it answers that one last, so the fast
     /// path must not answer anything after it on this connection.
     private var routerCloses = false
-    private var memo: (TokenResponse, TokenAnswer)?
+    private var memo: TokenFastPath.ConnectionMemo?
     /// Read once, at the connection's first token.
     private lazy var executable = peer.executable
 
