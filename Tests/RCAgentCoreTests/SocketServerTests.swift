@@ -278,32 +278,40 @@ import Glibc
             for _ in 0..<10 {  // one at a time: never a burst
                 #expect(try await curl(agent.socket, "/healthz").status == 200)
             }
-            // Open together, each answered, then all closed. Blocking sockets on a thread of their
-            // own: the router answers /healthz on the concurrency pool, which a blocked test task
-            // would starve.
-            let socket = agent.socket
-            let burst: [CInt] = await withCheckedContinuation { continuation in
-                Thread {
-                    var fds: [CInt] = []
-                    for _ in 0..<50 {
-                        guard let fd = try? AgentSocket.connect(socket) else { break }
-                        fds.append(fd)
-                        let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                        var answer = [UInt8](repeating: 0, count: 1024)
-                        guard recv(fd, &answer, answer.count, 0) > 0 else { break }
-                    }
-                    continuation.resume(returning: fds)
-                }.start()
-            }
+            // Open together, each answered, then all closed.
+            var burst = await openAnswered(50, agent.socket)
             #expect(burst.count == 50, "only \(burst.count) of the burst's connections were answered")
             #expect(releases.count == 0, "released while the burst's connections were open")
             burst.forEach { close($0) }
-            #expect(await releases.waitForFirst(), "nothing released after the burst closed")
+            #expect(await releases.wait(for: 1), "nothing released after the burst closed")
             for _ in 0..<10 {
                 #expect(try await curl(agent.socket, "/healthz").status == 200)
             }
             #expect(releases.count == 1)
+            // A second burst at once: released too, once the interval since the first has passed.
+            burst = await openAnswered(50, agent.socket)
+            burst.forEach { close($0) }
+            #expect(await releases.wait(for: 2), "the second burst was never released")
+        }
+    }
+
+    /// `count` connections to `socket`, each with an answered `GET /healthz`, left open. Blocking
+    /// sockets on a thread of their own: the router answers /healthz on the concurrency pool, which
+    /// a blocked test task would starve.
+    private func openAnswered(_ count: Int, _ socket: String) async -> [CInt] {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var fds: [CInt] = []
+                for _ in 0..<count {
+                    guard let fd = try? AgentSocket.connect(socket) else { break }
+                    fds.append(fd)
+                    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                    _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                    var answer = [UInt8](repeating: 0, count: 1024)
+                    guard recv(fd, &answer, answer.count, 0) > 0 else { break }
+                }
+                continuation.resume(returning: fds)
+            }.start()
         }
     }
 
@@ -368,9 +376,10 @@ private final class CountingMemoryRelease: MemoryReleasing {
 
     func releaseFreeMemory() { calls.withLock { $0 += 1 } }
 
-    /// True once a release has happened; false if none came within 20 s (a hang, not a timing check).
-    func waitForFirst() async -> Bool {
-        for _ in 0..<2000 where count == 0 { try? await Task.sleep(nanoseconds: 10_000_000) }
-        return count > 0
+    /// True once `releases` have happened; false if they did not within 30 s (a hang, not a
+    /// timing check: the server waits 5 s between releases).
+    func wait(for releases: Int) async -> Bool {
+        for _ in 0..<3000 where count < releases { try? await Task.sleep(nanoseconds: 10_000_000) }
+        return count >= releases
     }
 }

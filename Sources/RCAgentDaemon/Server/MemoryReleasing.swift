@@ -13,13 +13,14 @@ public protocol MemoryReleasing: Sendable {
 }
 
 /// When to release: once the open connections are back to none after at least `burst` were open
-/// at once, and not more often than every `interval` (a trim takes each arena's lock in turn, so
-/// a client repeating bursts must not keep the event loops waiting). Told of every connection
-/// opened and closed, with the count after it.
+/// at once. At most once every `interval` (a trim takes each arena's lock in turn, so a client
+/// repeating bursts must not keep the event loops waiting): a burst that ends sooner is released
+/// when the interval is over. Told of every connection opened and closed, with the count after it.
 final class BurstMemoryRelease: Sendable {
     private struct State {
         var peak = 0
-        var releasing = false
+        /// A release is scheduled and has not run yet: it covers every burst that ends before it.
+        var pending = false
         var last: ContinuousClock.Instant?
     }
 
@@ -28,7 +29,7 @@ final class BurstMemoryRelease: Sendable {
     private let interval: Duration
     private let state = Mutex(State())
 
-    init(releaser: any MemoryReleasing, burst: Int, interval: Duration = .seconds(30)) {
+    init(releaser: any MemoryReleasing, burst: Int, interval: Duration = .seconds(5)) {
         self.releaser = releaser
         self.burst = burst
         self.interval = interval
@@ -40,20 +41,22 @@ final class BurstMemoryRelease: Sendable {
 
     func closed(remaining: Int) {
         guard remaining == 0 else { return }
-        let due = state.withLock { state -> Bool in
+        let delay = state.withLock { state -> Duration? in
             defer { state.peak = 0 }
-            let now = ContinuousClock.now
-            guard state.peak >= burst, !state.releasing, state.last.map({ now - $0 >= interval }) ?? true else {
-                return false
-            }
-            state.releasing = true
-            state.last = now
-            return true
+            guard state.peak >= burst, !state.pending else { return nil }
+            state.pending = true
+            let wait = state.last.map { interval - (ContinuousClock.now - $0) } ?? .zero
+            return max(wait, .zero)
         }
-        guard due else { return }
-        DispatchQueue.global(qos: .utility).async { [self] in
+        guard let delay else { return }
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+            state.withLock {
+                $0.pending = false
+                $0.last = ContinuousClock.now
+            }
             releaser.releaseFreeMemory()
-            state.withLock { $0.releasing = false }
         }
     }
 }
