@@ -253,14 +253,17 @@ import Glibc
                 let fd = try AgentSocket.connect(agent.socket)
                 defer { close(fd) }
                 try await Task.sleep(nanoseconds: 1_500_000_000)
-                let request = "GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n"
-                _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                var answer = [UInt8](repeating: 0, count: 4096)
-                let count = recv(fd, &answer, answer.count, 0)
-                let answered = DispatchTime.now().uptimeNanoseconds
-                #expect(count > 0 && String(decoding: answer[0..<max(count, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(target)")
-                let rest = readAll(fd)
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - answered) / 1e9
+                let (head, rest, seconds) = await onOwnThread {
+                    let request = "GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n"
+                    _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                    var answer = [UInt8](repeating: 0, count: 4096)
+                    let count = recv(fd, &answer, answer.count, 0)
+                    let answered = DispatchTime.now().uptimeNanoseconds
+                    let rest = readAll(fd)
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - answered) / 1e9
+                    return (String(decoding: answer[0..<max(count, 0)], as: UTF8.self), rest, seconds)
+                }
+                #expect(head.hasPrefix("HTTP/1.1 200"), "\(target): \(head)")
                 #expect(rest.ending == .closed && rest.text.isEmpty, "\(target): \(rest)")
                 #expect(seconds >= 1.9, "\(target): closed \(seconds) s after the answer, before the 2 s deadline")
             }
@@ -295,23 +298,19 @@ import Glibc
         }
     }
 
-    /// `count` connections to `socket`, each with an answered `GET /healthz`, left open. Blocking
-    /// sockets on a thread of their own: the router answers /healthz on the concurrency pool, which
-    /// a blocked test task would starve.
+    /// `count` connections to `socket`, each with an answered `GET /healthz`, left open.
     private func openAnswered(_ count: Int, _ socket: String) async -> [CInt] {
-        await withCheckedContinuation { continuation in
-            Thread {
-                var fds: [CInt] = []
-                for _ in 0..<count {
-                    guard let fd = try? AgentSocket.connect(socket) else { break }
-                    fds.append(fd)
-                    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                    _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                    var answer = [UInt8](repeating: 0, count: 1024)
-                    guard recv(fd, &answer, answer.count, 0) > 0 else { break }
-                }
-                continuation.resume(returning: fds)
-            }.start()
+        await onOwnThread {
+            var fds: [CInt] = []
+            for _ in 0..<count {
+                guard let fd = try? AgentSocket.connect(socket) else { break }
+                fds.append(fd)
+                let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                var answer = [UInt8](repeating: 0, count: 1024)
+                guard recv(fd, &answer, answer.count, 0) > 0 else { break }
+            }
+            return fds
         }
     }
 
@@ -381,5 +380,32 @@ private final class CountingMemoryRelease: MemoryReleasing {
     func wait(for releases: Int) async -> Bool {
         for _ in 0..<3000 where count < releases { try? await Task.sleep(nanoseconds: 10_000_000) }
         return count >= releases
+    }
+}
+
+/// The fast path's coalesced audit, on its own.
+@Suite struct ServedTokenAuditTests {
+    /// A process that reuses a pid (same uid and executable) within the interval is a new peer: its
+    /// first token is logged at once, not folded into the earlier process's count.
+    @Test func aReusedPidIsANewProcess() {
+        let lines = AuditLines()
+        let audit = ServedTokenAudit(audit: lines.logger)
+        let peer = PeerCredentials(pid: 4242, uid: 1000, gid: 1000)
+        let now = Date()
+        audit.served("default", peer: peer, executable: "/usr/bin/curl", started: 100, now: now)
+        audit.served("default", peer: peer, executable: "/usr/bin/curl", started: 100, now: now + 1)
+        #expect(lines.lines.count == 1, "\(lines.lines)")
+        audit.served("default", peer: peer, executable: "/usr/bin/curl", started: 900, now: now + 2)
+        #expect(lines.lines.count == 2, "\(lines.lines)")
+        #expect(lines.lines.last?.contains("count=1") == true, "\(lines.lines)")
+        audit.flush(now: now + 3)
+        #expect(lines.lines.count == 3 && lines.lines.last?.contains("count=1") == true, "\(lines.lines)")
+    }
+
+    /// This process's start time reads from /proc; a pid with no process has none.
+    @Test func startTimeNamesTheProcess() throws {
+        let own = try #require(PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()).startTime)
+        #expect(own > 0)
+        #expect(PeerCredentials(pid: Int32.max, uid: 0, gid: 0).startTime == nil)
     }
 }

@@ -39,5 +39,25 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// When the peer process started (`/proc/PID/stat` field 22, clock ticks since boot), or nil
+    /// when it cannot be read. With the pid it names one process: a pid is reused, a start time
+    /// with it is not.
+    public var startTime: UInt64? {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        // The command name (field 2) is in parentheses and may hold spaces or parentheses itself:
+        // the fields after it start after the last ')'.
+        let bytes = buffer[0..<count]
+        guard let nameEnd = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = bytes[(nameEnd + 1)...].split(separator: UInt8(ascii: " "))
+        // fields[0] is field 3 (state), so field 22 is fields[19].
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+
     public var description: String { "pid \(pid) uid \(uid)" }
 }

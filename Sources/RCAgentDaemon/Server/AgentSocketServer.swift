@@ -168,7 +168,7 @@ public final class AgentSocketServer: Service, Sendable {
                 removeSocket()
                 self.closeConnectionsGracefully()
                 // Now, not only after the last request: a stop that runs out of time ends the process.
-                self.tokenFastPath?.flushAudit()
+                self.tokenFastPath?.flush()
             }
         }
         // NIO closes a listener on an accept error it cannot recover from: serving ends as on a
@@ -182,11 +182,11 @@ public final class AgentSocketServer: Service, Sendable {
         // The fast path's coalesced audit counts go out at least once an interval, and at the end.
         let auditFlush = tokenFastPath.map { fastPath in
             let interval = TimeAmount.seconds(Int64(TokenFastPath.auditInterval))
-            return group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in fastPath.flushAudit() }
+            return group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in fastPath.flush() }
         }
         defer {
             auditFlush?.cancel()
-            tokenFastPath?.flushAudit()
+            tokenFastPath?.flush()
         }
         await withDiscardingTaskGroup { group in
             // Graceful shutdown closes the listener and then every connection's input; the stream

@@ -25,8 +25,13 @@ public struct TokenFastPath: Sendable {
     /// How often a peer that keeps taking tokens has its count written to the audit trail.
     static let auditInterval: Double = 60
 
-    /// Writes the audit counts not yet written (every interval, and when the server stops).
-    func flushAudit() { audit.flush(now: clock.now()) }
+    /// Every interval and when the server stops: writes the audit counts not yet written, and drops
+    /// the shared encoded answers (each serves one second; a withdrawn token's bytes, never served
+    /// again, are gone within an interval even if its profile is never asked for again).
+    func flush() {
+        audit.flush(now: clock.now())
+        encoded.removeAll()
+    }
 
     /// A connection's last answer, for the same request again within its second.
     struct ConnectionMemo {
@@ -111,6 +116,11 @@ final class EncodedAnswers: Sendable {
         return answer
     }
 
+    /// Drops everything kept.
+    func removeAll() {
+        answers.withLock { $0.removeAll() }
+    }
+
     /// Drops what is kept for `profile` (its token is no longer served).
     func forget(_ profile: String) {
         answers.withLock { answers in
@@ -122,13 +132,15 @@ final class EncodedAnswers: Sendable {
 
 /// The fast path's `token served` lines, coalesced across connections per peer process and
 /// profile (a script that opens a connection per token costs one line, not one per token): the
-/// first token a peer (uid, pid, executable) gets for a profile is logged at once with
-/// `count=1`; the tokens after it are counted, and the count goes out as one line with the same
-/// fields at the next token once ``TokenFastPath/auditInterval`` has passed since the previous
+/// first token a peer (uid, pid and its start time, executable) gets for a profile is logged at
+/// once with `count=1`; the tokens after it are counted, and the count goes out as one line with
+/// the same fields at the next token once ``TokenFastPath/auditInterval`` has passed since the previous
 /// line, at ``flush(now:)`` (the server calls it every interval), and at shutdown.
 final class ServedTokenAudit: Sendable {
     private struct Peer: Hashable {
         let pid: Int32
+        /// With the pid, one process: a process that reuses a pid is a new peer.
+        let started: UInt64?
         let uid: UInt32
         let executable: String?
         let profile: String
@@ -146,9 +158,10 @@ final class ServedTokenAudit: Sendable {
 
     init(audit: Logger) { self.audit = audit }
 
-    /// One token for `profile` served to `peer` (whose `/proc/PID/exe` is `executable`) at `now`.
-    func served(_ profile: String, peer: PeerCredentials, executable: String?, now: Date) {
-        let key = Peer(pid: peer.pid, uid: peer.uid, executable: executable, profile: profile)
+    /// One token for `profile` served to `peer` (whose `/proc/PID/exe` is `executable`, started at
+    /// `started`) at `now`.
+    func served(_ profile: String, peer: PeerCredentials, executable: String?, started: UInt64?, now: Date) {
+        let key = Peer(pid: peer.pid, started: started, uid: peer.uid, executable: executable, profile: profile)
         let due: Int? = tallies.withLock { tallies in
             guard var tally = tallies[key] else {
                 tallies[key] = Tally(count: 0, since: now)
@@ -219,6 +232,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var memo: TokenFastPath.ConnectionMemo?
     /// Read once, at the connection's first token.
     private lazy var executable = peer.executable
+    private lazy var started = peer.startTime
 
     init(fastPath: TokenFastPath, peer: PeerCredentials) {
         self.fastPath = fastPath
@@ -246,7 +260,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     context.write(wrapOutboundOut(.body(served.answer.body)), promise: nil)
                     context.write(wrapOutboundOut(.end(nil)), promise: nil)
                     unflushed = true
-                    fastPath.audit.served(served.profile, peer: peer, executable: executable, now: now)
+                    fastPath.audit.served(served.profile, peer: peer, executable: executable, started: started, now: now)
                     if request.head.headerFields[.connection] == "close" {
                         // As the router does: the answer, then the output closed; the client closes.
                         finished = true
