@@ -308,16 +308,14 @@ final class StreamingCurl: @unchecked Sendable {
 
     /// At least `count` bytes (fewer only at the end of the output).
     func read(atLeast count: Int) async -> [UInt8] {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { [output] in
-                var bytes: [UInt8] = []
-                while bytes.count < count {
-                    let chunk = output.readData(ofLength: 64 * 1024)
-                    if chunk.isEmpty { break }
-                    bytes += chunk
-                }
-                continuation.resume(returning: bytes)
+        await onOwnThread { [output] in
+            var bytes: [UInt8] = []
+            while bytes.count < count {
+                let chunk = output.readData(ofLength: 64 * 1024)
+                if chunk.isEmpty { break }
+                bytes += chunk
             }
+            return bytes
         }
     }
 

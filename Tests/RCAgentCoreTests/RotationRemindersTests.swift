@@ -26,9 +26,7 @@ struct RotationRemindersTests {
         process.standardOutput = out
         try process.run()
         // "ready" is printed once the service owns its name on the bus.
-        let line = await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: out.fileHandleForReading.availableData) }
-        }
+        let line = await onOwnThread { out.fileHandleForReading.availableData }
         #expect(String(decoding: line, as: UTF8.self).hasPrefix("ready"))
         return (process.processIdentifier, record)
     }

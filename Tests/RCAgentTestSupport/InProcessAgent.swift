@@ -103,8 +103,8 @@ package enum InProcessAgent {
 
 // MARK: Helpers
 
-/// Runs blocking socket work on a thread of its own: a test task blocked on a thread of the
-/// concurrency pool (two threads on two cores) can starve the agent's router, which answers there.
+/// Runs blocking work (sockets, pipes) on a thread of its own: a test task blocked on a thread of
+/// the concurrency pool (two threads on two cores) can starve the agent's router, which answers there.
 package func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
         Thread { continuation.resume(returning: body()) }.start()
