@@ -20,14 +20,9 @@ mkdir -p "$work" && chmod 700 "$work"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-# A made-up client for the stand-in; the secret goes in through stdin only.
-secret="bench-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-printf 'bench-client:%s\n' "$secret" | "$standin" --clients-file - >"$work/standin.out" 2>"$work/standin.err" &
-pids+=($!)
-for _ in $(seq 1 200); do grep -q '^port=' "$work/standin.out" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/^port=//p' "$work/standin.out")
-printf '%s\n' "$secret" | "${agents[0]}" login --url "http://127.0.0.1:$port" --client-id bench-client \
-    --client-secret-stdin >/dev/null
+. scripts/bench-lib.sh
+start_standin "$work" "${agents[0]}"
+pids+=("$standin_pid")
 export RC_AGENT_NO_AUTOSTART=1
 
 # Agent i listens on a$i.sock; the ceiling on nio.sock, answering a constant as long as the token answer.
@@ -36,15 +31,14 @@ for i in "${!agents[@]}"; do
     echo "a$i=${agents[$i]}"
     "${agents[$i]}" daemon --socket "$work/a$i.sock" 2>"$work/agent$i.log" &
     pids+=($!)
-    for _ in $(seq 1 200); do curl -sf --unix-socket "$work/a$i.sock" http://localhost/healthz >/dev/null 2>&1 && break; sleep 0.02; done
+    wait_for_agent "$work/a$i.sock"
     curl -sf --unix-socket "$work/a$i.sock" http://localhost/v1/token -o /dev/null # cached from now on
     targets+=("a$i")
 done
 agent_pid=${pids[-1]}
 body_bytes=$(curl -sf --unix-socket "$work/a0.sock" http://localhost/v1/token | wc -c)
-"$bench" ceiling --socket "$work/nio.sock" --body-bytes "$body_bytes" >/dev/null &
-pids+=($!)
-for _ in $(seq 1 200); do [ -S "$work/nio.sock" ] && break; sleep 0.02; done
+start_ceiling "$work/nio.sock" "$body_bytes"
+pids+=("$nio_pid")
 targets+=(nio)
 
 run() { # target mode connections seconds [round]

@@ -43,10 +43,8 @@ note() { printf '%s\n' "$*" | tee -a "$results"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# A made-up client for the stand-in; the secret goes in through stdin only.
-secret="bench-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-printf 'bench-client:%s\n' "$secret" | "$standin" --clients-file - >"$work/standin.out" 2>"$work/standin.err" &
-standin_pid=$!
+. scripts/bench-lib.sh
+standin_pid=""
 agent_pid=""
 ssh_agent_pid=""
 nio_pid=""
@@ -54,15 +52,12 @@ cleanup() {
     [ -n "$nio_pid" ] && kill "$nio_pid" 2>/dev/null
     [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null
     [ -n "$ssh_agent_pid" ] && kill "$ssh_agent_pid" 2>/dev/null
-    kill "$standin_pid" 2>/dev/null
+    [ -n "$standin_pid" ] && kill "$standin_pid" 2>/dev/null
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 1 200); do grep -q '^port=' "$work/standin.out" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/^port=//p' "$work/standin.out")
-tenant="http://127.0.0.1:$port"
+start_standin "$work" "$agent"
 counter() { curl -sf "$tenant/_standin/counters" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token_requests"])'; }
-printf '%s\n' "$secret" | "$agent" login --url "$tenant" --client-id bench-client --client-secret-stdin >"$work/login.out"
 
 sock="$XDG_RUNTIME_DIR/rc-bench/agent.sock"
 mkdir -p "$(dirname "$sock")" && chmod 700 "$(dirname "$sock")"
@@ -80,7 +75,7 @@ note "$line"
 echo "== agent" >&2
 "$agent" daemon --socket "$sock" 2>"$work/agent.log" &
 agent_pid=$!
-for _ in $(seq 1 200); do curl -sf --unix-socket "$sock" http://localhost/healthz >/dev/null 2>&1 && break; sleep 0.02; done
+wait_for_agent "$sock"
 note "rss label=start kb=$(rss_kb "$agent_pid")"
 
 echo "== ssh-agent" >&2
@@ -95,9 +90,7 @@ export SSH_AUTH_SOCK
 echo "== the stack's ceiling" >&2
 # A bare SwiftNIO HTTP/1 server on one event loop answering a constant as long as the token answer.
 body_bytes=$(curl -sf --unix-socket "$sock" http://localhost/v1/token | wc -c)
-"$bench" ceiling --socket "$work/nio.sock" --body-bytes "$body_bytes" >"$work/nio.out" &
-nio_pid=$!
-for _ in $(seq 1 200); do [ -S "$work/nio.sock" ] && break; sleep 0.02; done
+start_ceiling "$work/nio.sock" "$body_bytes"
 
 echo "== cold" >&2
 before=$(counter)
