@@ -188,8 +188,9 @@ depends() {
     [ -n "$out" ] || die "dpkg-shlibdeps found no dependency"
     # Packed relative relocations (lld -z pack-relative-relocs) need glibc 2.36's loader; the
     # binary says so with a version need (GLIBC_ABI_DT_RELR) that is not a symbol, which
-    # dpkg-shlibdeps does not see.
-    if readelf -V "$exe" | grep -q 'Name: GLIBC_ABI_DT_RELR'; then
+    # dpkg-shlibdeps does not see. (grep reads all of readelf's output: with -q it could stop
+    # early, readelf die of SIGPIPE and pipefail turn the match into a miss.)
+    if readelf -V "$exe" | grep 'Name: GLIBC_ABI_DT_RELR' >/dev/null; then
         out=$(sed -E 's/libc6 \(>= 2\.([0-9]|[12][0-9]|3[0-5])(\.[0-9]+)?\)/libc6 (>= 2.36)/' <<<"$out")
     fi
     printf '%s, %s\n' "$out" "$lazy_depends" | sed 's/, /\n/g' | sort -u | paste -sd, | sed 's/,/, /g'

@@ -116,7 +116,7 @@ t_depends() {
         grep -qxF "$dep" <<<"$names" || { echo "$dep not in Depends"; return 1; }
     done
     # DT_RELR (the release link) needs glibc 2.36's loader, which no symbol version shows.
-    if readelf -V "$rcagent" | grep -q 'Name: GLIBC_ABI_DT_RELR'; then
+    if readelf -V "$rcagent" | grep 'Name: GLIBC_ABI_DT_RELR' >/dev/null; then
         local libc
         libc=$(grep -oE 'libc6 \(>= [^)]+\)' <<<"$deps" | sed -E 's/.*>= ([^)]+)\)/\1/')
         dpkg --compare-versions "$libc" ge 2.36 || { echo "DT_RELR needs libc6 (>= 2.36), Depends says $libc"; return 1; }
