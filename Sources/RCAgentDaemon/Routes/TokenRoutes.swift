@@ -85,8 +85,10 @@ struct TokenRoutes: Sendable {
     /// The bare token for `format=text`, or for an `Accept` that names `text/plain` and no JSON.
     static func wantsText(format: String?, accept: String?) -> Bool {
         if format == "text" { return true }
-        // Most clients send none or `*/*`: no substring search for them (the fast path asks per request).
+        // Most clients send none, `*/*` or exactly `text/plain`: no substring search for them (the
+        // fast path asks per request).
         guard let accept, accept != "*/*" else { return false }
+        if accept == "text/plain" { return true }
         return accept.contains("text/plain") && !accept.contains("json")
     }
 

@@ -71,7 +71,7 @@ public struct TokenFastPath: Sendable {
         // `Connection: close` exactly as the router reads it (then the connection ends after the answer).
         guard fields[.connection] == nil || fields[.connection] == "close", fields[.expect] == nil,
             fields[.transferEncoding] == nil,
-            fields[.contentLength] == nil || fields[.contentLength] == "0", fields[values: .accept].count <= 1
+            fields[.contentLength] == nil || fields[.contentLength] == "0"
         else { return nil }
         let rest = path.utf8.dropFirst("/v1/token".utf8.count)
         guard let first = rest.first else { return [:] }
