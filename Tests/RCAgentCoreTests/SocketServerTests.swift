@@ -408,4 +408,18 @@ private final class CountingMemoryRelease: MemoryReleasing {
         #expect(own > 0)
         #expect(PeerCredentials(pid: Int32.max, uid: 0, gid: 0).startTime == nil)
     }
+
+    /// Field 22 is counted from the last ')': a command name with spaces and parentheses does not
+    /// shift it; a line cut short or with a non-number there has none.
+    @Test func startTimeIsFieldTwentyTwoAfterTheName() {
+        func line(_ name: String, _ field22: String) -> ArraySlice<UInt8> {
+            let fields = (3...21).map(String.init) + [field22] + ["23", "24"]
+            return ArraySlice(Array("4242 (\(name)) S \(fields.dropFirst().joined(separator: " "))\n".utf8))
+        }
+        #expect(PeerCredentials.startTime(stat: line("bash", "987654")) == 987_654)
+        #expect(PeerCredentials.startTime(stat: line("a) (b c) 1 2", "31337")) == 31_337)
+        #expect(PeerCredentials.startTime(stat: line("x", "12ab")) == nil)
+        #expect(PeerCredentials.startTime(stat: ArraySlice(Array("4242 (bash) S 1 2 3".utf8))) == nil)
+        #expect(PeerCredentials.startTime(stat: ArraySlice(Array("no name here".utf8))) == nil)
+    }
 }

@@ -33,10 +33,12 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
 
     /// `/proc/PID/exe` of the peer, or nil when it cannot be read (the process is gone, or hides itself).
     public var executable: String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = buffer.withUnsafeMutableBytes { bytes in
+            readlink("/proc/\(pid)/exe", bytes.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count - 1)
+        }
         guard count > 0 else { return nil }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(decoding: buffer[0..<count], as: UTF8.self)
     }
 
     /// When the peer process started (`/proc/PID/stat` field 22, clock ticks since boot), or nil
@@ -49,14 +51,29 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
         var buffer = [UInt8](repeating: 0, count: 1024)
         let count = read(fd, &buffer, buffer.count)
         guard count > 0 else { return nil }
-        // The command name (field 2) is in parentheses and may hold spaces or parentheses itself:
-        // the fields after it start after the last ')'.
-        let bytes = buffer[0..<count]
-        guard let nameEnd = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let fields = bytes[(nameEnd + 1)...].split(separator: UInt8(ascii: " "))
-        // fields[0] is field 3 (state), so field 22 is fields[19].
-        guard fields.count > 19 else { return nil }
-        return UInt64(String(decoding: fields[19], as: UTF8.self))
+        return Self.startTime(stat: buffer[0..<count])
+    }
+
+    /// Field 22 of a `/proc/PID/stat` line. The command name (field 2) is in parentheses and may
+    /// hold spaces or parentheses itself: the fields after it start after the last ')'. Read in
+    /// place (the agent asks once per connection).
+    package static func startTime(stat: ArraySlice<UInt8>) -> UInt64? {
+        guard let nameEnd = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // ") S 1 …": field k starts after the (k - 2)th space after the name.
+        var spaces = 0
+        var value: UInt64 = 0
+        var digits = 0
+        for byte in stat[(nameEnd + 1)...] {
+            if byte == UInt8(ascii: " ") {
+                if spaces == 20 { break }
+                spaces += 1
+            } else if spaces == 20 {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 19 else { return nil }
+                value = value * 10 + UInt64(byte - UInt8(ascii: "0"))
+                digits += 1
+            }
+        }
+        return digits > 0 ? value : nil
     }
 
     public var description: String { "pid \(pid) uid \(uid)" }
