@@ -44,7 +44,7 @@ export RELEASE_SCRATCH
 # loads symbols from the executable; the static Swift runtime asks for -export-dynamic), linked by
 # lld with packed relative relocations (DT_RELR, glibc 2.36). Together 37.6 -> about 30 MB stripped.
 # Memory: every function in a section of its own (Swift and C), so the linker drops the unused ones
-# (28.3 MB) and lays out first the ones a running agent and `rc-agent token` use
+# (installed binary 29.8 -> 29.2 MB) and lays out first the ones a running agent and `rc-agent token` use
 # (packaging/link-order.txt, from scripts/link-order.sh): the kernel maps the executable's code in
 # 64 KB windows around each page it runs, and with the used code together instead of spread over
 # 18 MB the agent's resident text went from 14 to about 8 MB.

@@ -2,7 +2,7 @@ import Glibc
 
 /// The process on the other end of a Unix socket connection, from `SO_PEERCRED`: the agent reads
 /// it on every connection, a client reads the agent's before it sends anything.
-public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
+public struct PeerCredentials: Sendable, Hashable, CustomStringConvertible {
     public var pid: Int32
     public var uid: UInt32
     public var gid: UInt32

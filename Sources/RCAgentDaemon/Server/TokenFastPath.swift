@@ -138,10 +138,9 @@ final class EncodedAnswers: Sendable {
 /// line, at ``flush(now:)`` (the server calls it every interval), and at shutdown.
 final class ServedTokenAudit: Sendable {
     private struct Peer: Hashable {
-        let pid: Int32
+        let credentials: PeerCredentials
         /// With the pid, one process: a process that reuses a pid is a new peer.
         let started: UInt64?
-        let uid: UInt32
         let executable: String?
         let profile: String
     }
@@ -161,7 +160,7 @@ final class ServedTokenAudit: Sendable {
     /// One token for `profile` served to `peer` (whose `/proc/PID/exe` is `executable`, started at
     /// `started`) at `now`.
     func served(_ profile: String, peer: PeerCredentials, executable: String?, started: UInt64?, now: Date) {
-        let key = Peer(pid: peer.pid, started: started, uid: peer.uid, executable: executable, profile: profile)
+        let key = Peer(credentials: peer, started: started, executable: executable, profile: profile)
         let due: Int? = tallies.withLock { tallies in
             guard var tally = tallies[key] else {
                 tallies[key] = Tally(count: 0, since: now)
@@ -198,7 +197,7 @@ final class ServedTokenAudit: Sendable {
 
     private func log(_ key: Peer, count: Int) {
         TokenRoutes.logServed(
-            audit, route: "token", profile: key.profile, peer: PeerCredentials(pid: key.pid, uid: key.uid, gid: 0),
+            audit, route: "token", profile: key.profile, peer: key.credentials,
             executable: key.executable, count: count)
     }
 }
