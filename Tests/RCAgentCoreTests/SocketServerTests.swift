@@ -298,6 +298,27 @@ import Glibc
         }
     }
 
+    /// Many connections one after another (a script asking once a second, bad input) leave freed
+    /// buffers behind as a burst does: after `memoryReleaseChurn` of them the memory goes back too,
+    /// once per that many, with never more than one open at a time.
+    @Test func freeMemoryIsReleasedAfterManyConnectionsInTurn() async throws {
+        let releases = CountingMemoryRelease()
+        var limits = AgentServerLimits()
+        limits.memoryReleaseChurn = 30
+        try await InProcessAgent.withAgent(limits: limits, memory: releases) { agent, _, _ async throws in
+            for _ in 0..<29 {
+                #expect(try await curl(agent.socket, "/healthz").status == 200)
+            }
+            #expect(releases.count == 0, "released before \(limits.memoryReleaseChurn) connections")
+            #expect(try await curl(agent.socket, "/healthz").status == 200)
+            #expect(await releases.wait(for: 1), "nothing released after \(limits.memoryReleaseChurn) connections")
+            for _ in 0..<20 {
+                #expect(try await curl(agent.socket, "/healthz").status == 200)
+            }
+            #expect(releases.count == 1, "released again before another \(limits.memoryReleaseChurn) connections")
+        }
+    }
+
     /// `count` connections to `socket`, each with an answered `GET /healthz`, left open.
     private func openAnswered(_ count: Int, _ socket: String) async -> [CInt] {
         await onOwnThread {

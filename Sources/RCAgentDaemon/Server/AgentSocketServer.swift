@@ -45,6 +45,9 @@ public struct AgentServerLimits: Sendable, Equatable {
     /// Once this many connections were open at once, the allocator's free memory goes back to the
     /// system when they have all closed (with a ``MemoryReleasing`` given to the server).
     public var memoryReleaseBurst = 64
+    /// After this many connections in all since the last release, the allocator's free memory goes
+    /// back to the system once none is open (10⁵ bad requests, a connection or two each, otherwise leave about 1.4 MB more).
+    public var memoryReleaseChurn = 1000
     /// How long graceful shutdown lets requests in progress finish.
     public var shutdownGrace: TimeAmount = .milliseconds(1500)
 
@@ -123,8 +126,8 @@ public final class AgentSocketServer: Service, Sendable {
     ///   - allowedUIDs: asked on every connection (so a reload can change it).
     ///   - onListening: called once the socket accepts connections (sd_notify, readiness).
     ///   - tokenFastPath: answers cached `GET /v1/token` on the event loop, in front of `responder`.
-    ///   - memory: returns the allocator's free memory after a burst of connections
-    ///     (``AgentServerLimits/memoryReleaseBurst``).
+    ///   - memory: returns the allocator's free memory after a burst of connections or many in turn
+    ///     (``AgentServerLimits/memoryReleaseBurst``, ``AgentServerLimits/memoryReleaseChurn``).
     public init(
         listener: AgentListener, responder: any HTTPResponder<AgentRequestContext>, tokenFastPath: TokenFastPath? = nil,
         limits: AgentServerLimits = AgentServerLimits(),
@@ -134,7 +137,9 @@ public final class AgentSocketServer: Service, Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "rc-agent.server")
     ) {
-        memoryRelease = memory.map { BurstMemoryRelease(releaser: $0, burst: limits.memoryReleaseBurst) }
+        memoryRelease = memory.map {
+            BurstMemoryRelease(releaser: $0, burst: limits.memoryReleaseBurst, churn: limits.memoryReleaseChurn)
+        }
         self.listener = listener
         self.responder = responder
         self.tokenFastPath = tokenFastPath

@@ -13,12 +13,16 @@ public protocol MemoryReleasing: Sendable {
 }
 
 /// When to release: once the open connections are back to none after at least `burst` were open
-/// at once. At most once every `interval` (a trim takes each arena's lock in turn, so a client
-/// repeating bursts must not keep the event loops waiting): a burst that ends sooner is released
-/// when the interval is over. Told of every connection opened and closed, with the count after it.
+/// at once, or after `churn` connections in all since the last release (many short connections
+/// a few at a time, bad input among them, leave freed buffers behind as a burst does). At most
+/// once every `interval` (a trim takes each arena's lock in turn, so a client repeating bursts
+/// must not keep the event loops waiting): a burst that ends sooner is released when the interval
+/// is over. Told of every connection opened and closed, with the count after it.
 final class BurstMemoryRelease: Sendable {
     private struct State {
         var peak = 0
+        /// Connections opened since the last release was scheduled.
+        var opened = 0
         /// A release is scheduled and has not run yet: it covers every burst that ends before it.
         var pending = false
         var last: ContinuousClock.Instant?
@@ -26,31 +30,36 @@ final class BurstMemoryRelease: Sendable {
 
     private let releaser: any MemoryReleasing
     private let burst: Int
+    private let churn: Int
     private let interval: Duration
     private let state = Mutex(State())
 
-    init(releaser: any MemoryReleasing, burst: Int, interval: Duration = .seconds(5)) {
+    init(releaser: any MemoryReleasing, burst: Int, churn: Int, interval: Duration = .seconds(5)) {
         self.releaser = releaser
         self.burst = burst
+        self.churn = churn
         self.interval = interval
     }
 
     func opened(count: Int) {
-        state.withLock { $0.peak = max($0.peak, count) }
+        state.withLock {
+            $0.peak = max($0.peak, count)
+            $0.opened += 1
+        }
     }
 
     func closed(remaining: Int) {
         guard remaining == 0 else { return }
         let delay = state.withLock { state -> Duration? in
             defer { state.peak = 0 }
-            guard state.peak >= burst, !state.pending else { return nil }
+            guard state.peak >= burst || state.opened >= churn, !state.pending else { return nil }
             state.pending = true
+            state.opened = 0
             let wait = state.last.map { interval - (ContinuousClock.now - $0) } ?? .zero
             return max(wait, .zero)
         }
         guard let delay else { return }
-        let (seconds, attoseconds) = delay.components
-        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        let nanoseconds = Int(delay / .nanoseconds(1))
         DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
             state.withLock {
                 $0.pending = false
