@@ -134,7 +134,7 @@ if proc:
 if "after_million" in rss:
     f = rss["after_million"]
     served = int(f.get("ok", 0))
-    w(f"| agent RSS after 10⁶ requests | ≤ 20 MiB | {mib(f['kb']):.1f} MiB ({served} in the last run, the side-by-side runs before it) | {verdict(mib(f['kb']) <= 20)} |")
+    w(f"| agent RSS after 10⁶ requests | ≤ 20 MiB | {mib(f['kb']):.1f} MiB ({served} in the last run; the side-by-side runs and the single-flight bursts of up to 1,000 connections before it) | {verdict(mib(f['kb']) <= 20)} |")
 if "bad_warm" in rss and "bad_after" in rss:
     growth = mib(rss["bad_after"]["kb"]) - mib(rss["bad_warm"]["kb"])
     w(f"| RSS over 10⁵ bad requests after warm-up | flat (±1 MiB) | {mib(rss['bad_warm']['kb']):.1f} → {mib(rss['bad_after']['kb']):.1f} MiB ({growth:+.1f} MiB) | {verdict(abs(growth) <= 1)} |")
@@ -199,9 +199,11 @@ w("## Memory and start-up")
 w("")
 if "start" in rss:
     w(f"- RSS when serving, before any load: {mib(rss['start']['kb']):.1f} MiB")
+if "before_bursts" in rss:
+    w(f"- After the side-by-side runs, before the single-flight bursts: {mib(rss['before_bursts']['kb']):.1f} MiB")
 if "after_million" in rss:
     f = rss["after_million"]
-    w(f"- After the side-by-side runs and {f.get('ok')} more cached-token requests (8 connections, {f.get('rps')} req/s): {mib(f['kb']):.1f} MiB")
+    w(f"- After the side-by-side runs, the bursts and {f.get('ok')} more cached-token requests (8 connections, {f.get('rps')} req/s): {mib(f['kb']):.1f} MiB")
 for label, what in (("bad_warm", "After a warm-up of 10⁴ generated bad requests"), ("bad_after", "After the bad requests that follow")):
     if label in rss:
         f = rss[label]

@@ -128,6 +128,7 @@ done
 
 kill "$nio_pid" && wait "$nio_pid" 2>/dev/null || true
 nio_pid=""
+note "rss label=before_bursts kb=$(rss_kb "$agent_pid")"
 
 if command -v perf >/dev/null; then
     echo "== profile (perf, 1 connection)" >&2

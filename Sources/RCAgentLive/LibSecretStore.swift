@@ -204,6 +204,8 @@ private final class KeyringSession {
 
     func list() throws(KeyringError) -> [CredentialSummary] {
         let all = try search([KeyringAttribute.service: KeyringAttribute.serviceName]).filter(\.isOwn)
+        // Whose profiles they are is locked away with them: the keyring is locked, not empty.
+        if all.contains(where: \.hidesAttributes) { throw .locked }
         let byProfile = Dictionary(grouping: all.filter { $0[KeyringAttribute.profile] != nil }) {
             $0[KeyringAttribute.profile] ?? ""
         }
@@ -223,7 +225,8 @@ private final class KeyringSession {
     }
 
     /// Every matching item, locked or not, without unlocking anything (so no prompt shows; a
-    /// locked item still lists its attributes). Paths first, then one proxy per path: an item
+    /// locked item still lists its attributes once its collection was unlocked since the keyring
+    /// daemon started). Paths first, then one proxy per path: an item
     /// deleted in between (another process logging out) is skipped, where
     /// secret_service_search_sync would fail the whole search with "No such secret item".
     private func search(_ attributes: [String: String]) throws(KeyringError) -> [KeyringItem] {
@@ -329,8 +332,15 @@ private final class KeyringItem {
 
     subscript(name: String) -> String? { attributes[name] }
 
-    /// True for an item rc-agent stored: its `xdg:schema` is rc-agent's.
-    var isOwn: Bool { attributes[KeyringAttribute.schema] == Self.schemaName }
+    /// True for an item rc-agent stored: its `xdg:schema` is rc-agent's. A locked item that shows
+    /// no attributes counts too: the search matched them, and its secret cannot be read anyway.
+    var isOwn: Bool { attributes[KeyringAttribute.schema] == Self.schemaName || hidesAttributes }
+
+    /// A locked item whose attributes the keyring does not show (every search is by `service`):
+    /// gnome-keyring hides them, all but a generic `xdg:schema`, until the collection is first
+    /// unlocked after the daemon starts (a daemon restarted by D-Bus activation, a desktop that
+    /// logged in without the keyring password).
+    var hidesAttributes: Bool { locked && attributes[KeyringAttribute.service] == nil }
 
     static let schemaName = String(cString: rc_secret_schema().pointee.name)
 

@@ -28,15 +28,22 @@ public struct LiveEnvironment: Sendable {
     }
 
     /// The router reading the config through `config` on every call (the agent follows the file).
-    private func credentialRouter(config: @escaping @Sendable () -> ConfigFile) -> CredentialRouter {
+    private func credentialRouter(
+        secretService: (any CredentialStore)? = nil, config: @escaping @Sendable () -> ConfigFile
+    ) -> CredentialRouter {
         CredentialRouter(
-            backends: credentialBackends(config: config), config: config, environment: settings.environment,
-            selectedProfile: settings.profile)
+            backends: credentialBackends(secretService: secretService, config: config), config: config,
+            environment: settings.environment, selectedProfile: settings.profile)
     }
 
-    private func credentialBackends(config: @escaping @Sendable () -> ConfigFile) -> [CredentialBackend: any CredentialStore] {
+    /// Each backend's store or source; the Secret Service is libsecret in this process unless
+    /// `secretService` replaces it (the agent's ``KeyringProcessStore``).
+    private func credentialBackends(
+        secretService: (any CredentialStore)? = nil, config: @escaping @Sendable () -> ConfigFile
+    ) -> [CredentialBackend: any CredentialStore] {
         [
-            .secretService: LibSecretStore(timeout: settings.keyringTimeout, environment: settings.environment),
+            .secretService: secretService
+                ?? LibSecretStore(timeout: settings.keyringTimeout, environment: settings.environment),
             .keyctl: KeyctlStore(),
             .env: EnvironmentSource(environment: settings.environment, config: config),
             .file: SecretFileSource(environment: settings.environment, config: config),
@@ -121,7 +128,11 @@ public struct LiveEnvironment: Sendable {
 
     /// The agent's edges: the credential backends, each profile's HTTP clients (built from its
     /// settings in the config as the agent last read it), the config file, notifications.
-    public func agentRuntime() -> AgentRuntime {
+    ///
+    /// - Parameter keyringHelper: the rc-agent binary that runs the agent's keyring calls and
+    ///   notifications in a child of their own (``KeyringProcessStore``); this process's own
+    ///   binary by default.
+    public func agentRuntime(keyringHelper: String = "/proc/self/exe") -> AgentRuntime {
         let (configPath, profile, environment) = (settings.configPath, settings.profile, settings.environment)
         let connections = AgentConnections(
             config: settings.config,
@@ -134,11 +145,15 @@ public struct LiveEnvironment: Sendable {
             lastGood.withLock { $0 = config }
             return config
         }
+        let keyring = KeyringProcessStore(
+            executable: keyringHelper, environment: environment, timeout: settings.keyringTimeout)
+        let notifier = KeyringProcessNotifier(
+            executable: keyringHelper, environment: environment, timeout: settings.keyringTimeout)
         return AgentRuntime(
-            store: credentialRouter { (try? read()) ?? lastGood.withLock { $0 } }, connections: connections,
-            clock: clock,
+            store: credentialRouter(secretService: keyring) { (try? read()) ?? lastGood.withLock { $0 } },
+            connections: connections, clock: clock,
             loadConfig: { try read().addingEnvironmentProfile(profile, environment: environment) },
-            reminders: (settings.stateDirectory, FreedesktopNotifier()), memory: MallocTrim())
+            reminders: (settings.stateDirectory, notifier), memory: MallocTrim())
     }
 
     /// `rc-agent doctor` on the real keyring, network, resolver and clock. Doctor reads the

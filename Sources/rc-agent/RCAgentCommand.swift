@@ -34,6 +34,7 @@ struct RCAgentCommand: AsyncParsableCommand {
         subcommands: [
             Login.self, Logout.self, Status.self, Rotate.self,
             Daemon.self, Start.self, Stop.self, Token.self, Exec.self, Doctor.self, Api.self, Profile.self,
+            KeyringHelperCommand.self,
         ]
     )
 }

@@ -17,10 +17,27 @@ extension HardeningTests {
             return result.stdout.split(separator: "\n").filter { $0 == "200" }.count
         }
 
-        /// Every `GET /v1/status` lists the keyring over D-Bus and reads the config. Each one used
-        /// to leave about 7.5 KB behind for good (GDBus callbacks on a main context nothing ran,
-        /// and TOMLKit's tables): +7.3 MiB of RSS over these 1,000 requests, and the RSS growth
-        /// under bad input (docs/RELIABILITY.md). Now the growth is a fraction of a MiB.
+        /// The agent reads the keyring through `rc-agent keyring-helper` children: libsecret, GLib
+        /// and GIO (about 4 MB resident once mapped) never enter its own process, whether it read
+        /// a secret for a token, listed the keyring for a status or sent a rotation reminder.
+        @Test func theAgentNeverMapsLibsecret() async throws {
+            try await AgentWorld.run { world in
+                let daemon = try await world.daemon()
+                #expect(try await world.token().status == 200)
+                #expect(try await Self.ask(world, "/v1/status", count: 3) == 3)
+                #expect(await world.state.tokenRequestCount >= 1, "the token did not come from the tenant (no keyring read)")
+                let maps = try String(contentsOfFile: "/proc/\(daemon.pid)/maps", encoding: .utf8)
+                #expect(maps.contains("rc-agent"), "not the agent's map:\n\(maps.prefix(300))")
+                for library in ["libsecret-1", "libglib-2.0", "libgio-2.0", "libgobject-2.0"] {
+                    #expect(!maps.contains(library), "the agent mapped \(library)")
+                }
+            }
+        }
+
+        /// Every `GET /v1/status` lists the keyring (now in a helper process) and reads the config.
+        /// Each one used to leave about 7.5 KB behind for good (GDBus callbacks on a main context
+        /// nothing ran, and TOMLKit's tables): +7.3 MiB of RSS over these 1,000 requests, and the
+        /// RSS growth under bad input (docs/RELIABILITY.md). Now the growth is a fraction of a MiB.
         @Test func statusRequestsKeepTheAgentsMemoryFlat() async throws {
             try await AgentWorld.run { world in
                 let daemon = try await world.daemon()

@@ -189,6 +189,110 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
         #expect(try await store.load(profile: profile) == good)
         #expect(try SecretTool.itemCount(profile: profile) == 1)
         #expect(try await store.list().first { $0.profile == profile }?.locked == false)
+
+        // The keyring daemon gone, D-Bus activation starts a fresh one whose collection is locked
+        // and shows none of an item's attributes: that is a locked keyring, not a missing login
+        // (the agent's helper connects anew for every call, so it meets this daemon).
+        try KeyringControl.killSecretService()
+        let helper = KeyringProcessStore(executable: Binaries.rcAgent, environment: ProcessInfo.processInfo.environment, timeout: 20)
+        await #expect(throws: KeyringError.locked) { try await helper.load(profile: profile) }
+        await #expect(throws: KeyringError.locked) { try await helper.list() }
+        // This process's connection still names the old daemon: one `unavailable`, then the new one.
+        await #expect {
+            try await store.load(profile: profile)
+        } throws: { error in
+            guard case .unavailable = error as? KeyringError else { return false }
+            return true
+        }
+        await #expect(throws: KeyringError.locked) { try await store.load(profile: profile) }
+        await #expect(throws: KeyringError.locked) { try await store.list() }
+    }
+
+    /// The agent's keyring in a child process (`rc-agent keyring-helper`): the same answers as
+    /// libsecret in this process, the secret included, and its writes land in the same keyring.
+    @Test(needsKeyring) func theHelperProcessAnswersAsLibsecretDoes() async throws {
+        let helper = KeyringProcessStore(executable: Binaries.rcAgent, environment: ProcessInfo.processInfo.environment, timeout: 20)
+        let profile = uniqueProfile()
+        defer { SecretTool.clear(profile: profile) }
+        #expect(try await helper.load(profile: profile) == nil)
+        let first = credential(profile)
+        try await store.save(first)
+        let loaded = try await helper.load(profile: profile)
+        #expect(loaded == first)
+        #expect(loaded?.storedAt != nil)
+        #expect(try await helper.list().first { $0.profile == profile } == store.list().first { $0.profile == profile })
+
+        let second = credential(profile, clientID: "client-2", created: 1_800_000_000)
+        try await helper.save(second)
+        #expect(try await store.load(profile: profile) == second)
+        #expect(try await helper.reconcile(profile: profile) == false)
+        #expect(try await helper.delete(profile: profile))
+        #expect(try await store.load(profile: profile) == nil)
+        #expect(try await helper.delete(profile: profile) == false)
+    }
+}
+
+/// ``KeyringProcessStore``'s side of the helper: no keyring needed (these helpers never get as far).
+@Suite struct KeyringHelperProcessTests {
+    private let bus = ["DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"]
+
+    @Test func noBusFailsAtOnceWithoutAHelper() async throws {
+        let store = KeyringProcessStore(executable: "/nonexistent/rc-agent", environment: [:], timeout: 20)
+        await #expect {
+            try await store.load(profile: "p")
+        } throws: { error in
+            guard case .unavailable(let detail) = error as? KeyringError else { return false }
+            return detail.contains("no D-Bus session bus")
+        }
+    }
+
+    @Test func aHelperThatEndsWithoutAnAnswerIsAnError() async throws {
+        let store = KeyringProcessStore(executable: "/bin/true", environment: bus, timeout: 20)
+        await #expect {
+            try await store.list()
+        } throws: { error in
+            guard case .failed(let detail) = error as? KeyringError else { return false }
+            return detail.contains("ended with status 0 without an answer")
+        }
+    }
+
+    /// A helper that never answers is killed 5 s after the keyring timeout, and reaped.
+    @Test func aHelperThatNeverAnswersIsKilledAtTheDeadline() async throws {
+        let (script, pidFile) = try Self.silentHelper()
+        let store = KeyringProcessStore(executable: script, environment: bus, timeout: 0)
+        await #expect(throws: KeyringError.timedOut(seconds: 5)) { try await store.load(profile: "p") }
+        #expect(try Self.isGone(pidFile))
+    }
+
+    /// Cancelling the waiting task (the agent shutting down) kills the helper at once.
+    @Test func cancellingTheCallKillsTheHelper() async throws {
+        let (script, pidFile) = try Self.silentHelper()
+        let store = KeyringProcessStore(executable: script, environment: bus, timeout: 600)
+        let call = Task { try await store.load(profile: "p") }
+        for _ in 0..<500 where (try? String(contentsOfFile: pidFile, encoding: .utf8)) == nil {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        call.cancel()
+        await #expect(throws: CancellationError.self) { try await call.value }
+        #expect(try Self.isGone(pidFile))
+    }
+
+    /// A stand-in helper that notes its pid and then sleeps without answering.
+    private static func silentHelper() throws -> (script: String, pidFile: String) {
+        let dir = NSTemporaryDirectory() + "rc-helper-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (script, pidFile) = (dir + "/helper", dir + "/pid")
+        try "#!/bin/sh\necho $$ > \(pidFile).new && mv \(pidFile).new \(pidFile)\nexec sleep 600\n"
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o700)
+        return (script, pidFile)
+    }
+
+    /// True when the process whose pid `pidFile` holds no longer exists (killed and reaped).
+    private static func isGone(_ pidFile: String) throws -> Bool {
+        let text = try String(contentsOfFile: pidFile, encoding: .utf8)
+        guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
+        return kill(pid, 0) == -1 && errno == ESRCH
     }
 }
 

@@ -63,6 +63,27 @@ package enum KeyringControl {
         }
     }
 
+    /// Kills the keyring daemon that owns `org.freedesktop.secrets` and waits until it is gone;
+    /// the next call starts a new one (D-Bus activation), whose collections are locked.
+    package static func killSecretService() throws {
+        var pid: pid_t = 0
+        try withSessionBus { bus in
+            var error: UnsafeMutablePointer<GError>?
+            guard
+                let reply = g_dbus_connection_call_sync(
+                    bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                    "GetConnectionUnixProcessID", g_variant_new_tuple([g_variant_new_string("org.freedesktop.secrets")], 1),
+                    nil, G_DBUS_CALL_FLAGS_NONE, 10_000, nil, &error)
+            else { throw failure(error) }
+            defer { g_variant_unref(reply) }
+            let child = g_variant_get_child_value(reply, 0)!
+            defer { g_variant_unref(child) }
+            pid = pid_t(g_variant_get_uint32(child))
+        }
+        guard pid > 0, kill(pid, SIGTERM) == 0 else { throw DBusFailure(description: "no keyring daemon to kill (pid \(pid))") }
+        for _ in 0..<200 where kill(pid, 0) == 0 { usleep(20_000) }
+    }
+
     package static func unlockDefaultCollection() throws {
         guard let password = ProcessInfo.processInfo.environment["RC_TEST_KEYRING_PASSWORD"] else { throw DBusFailure(description: "no test password") }
         try withSessionBus { bus in

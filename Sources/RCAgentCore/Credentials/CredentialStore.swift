@@ -54,7 +54,7 @@ public struct CredentialFingerprint: Hashable, Sendable {
 }
 
 /// The attributes of a stored item, without its secret (what a search returns).
-public struct CredentialSummary: Sendable, Equatable {
+public struct CredentialSummary: Sendable, Equatable, Codable {
     public var profile: String
     public var clientID: String
     public var url: String
@@ -136,7 +136,7 @@ extension CredentialStore {
 }
 
 /// Why a keyring call failed. Each case names its fix.
-public enum KeyringError: RCAgentError, Equatable {
+public enum KeyringError: RCAgentError, Equatable, Codable {
     /// No D-Bus session bus, or no Secret Service on it.
     case unavailable(detail: String)
     /// The kernel keyring cannot be used (no persistent keyrings, keyctl forbidden).

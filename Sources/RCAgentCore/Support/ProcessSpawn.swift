@@ -1,7 +1,7 @@
 import Glibc
 
-/// `posix_spawn` as rc-agent, rc-bench and the tests start processes: stdin on /dev/null, the
-/// other streams set explicitly, an EMPTY signal mask and default dispositions. A child inherits
+/// `posix_spawn` as rc-agent, rc-bench and the tests start processes: stdin on /dev/null or a
+/// descriptor, the other streams set explicitly, an EMPTY signal mask and default dispositions. A child inherits
 /// its parent's mask, and a test runner (or Foundation's Process) blocks nearly every signal: the
 /// SIGTERM or SIGHUP sent to such a child would never arrive.
 public enum ProcessSpawn {
@@ -25,11 +25,12 @@ public enum ProcessSpawn {
     ///
     /// - Parameters:
     ///   - environment: the child's whole environment; nil passes this process's on.
+    ///   - stdin: a descriptor of this process to be the child's stdin; nil for /dev/null.
     ///   - newSession: the child leads a session of its own (no controlling terminal).
     ///   - closeInherited: descriptors above stderr are closed in the child, so it holds no one
     ///     else's pipe open (glibc ≥ 2.34; ignored where it is missing).
     public static func spawn(
-        path: String, argv: [String], environment: [String: String]? = nil, stdout: Output = .devNull,
+        path: String, argv: [String], environment: [String: String]? = nil, stdin: CInt? = nil, stdout: Output = .devNull,
         stderr: Output = .devNull, newSession: Bool = false, closeInherited: Bool = false
     ) throws(Failure) -> pid_t {
         var attributes = posix_spawnattr_t()
@@ -48,7 +49,11 @@ public enum ProcessSpawn {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         add(stdout, as: 1, to: &actions)
         add(stderr, as: 2, to: &actions)
         if closeInherited { closeFrom3(&actions) }
