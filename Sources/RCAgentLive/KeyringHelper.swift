@@ -1,11 +1,10 @@
-import Dispatch
 import FoundationEssentials
 import Glibc
 import RCAgentCore
 import Synchronization
 
 /// The agent's Secret Service keyring: every libsecret call runs in a short-lived child,
-/// `rc-agent keyring-helper`, that answers one request on a pipe and exits.
+/// `rc-agent keyring-helper`, that answers one request on a socket and exits.
 ///
 /// libsecret brings GLib, GObject, GIO and a dozen more libraries: about 4 MB of the agent's
 /// resident memory once mapped, for good, although the agent reads the keyring only when it
@@ -14,16 +13,19 @@ import Synchronization
 /// keep calling ``LibSecretStore`` in their own process: they end soon after.
 ///
 /// The child runs the same binary (`/proc/self/exe`, so an upgrade on disk never mixes two
-/// versions), with the agent's environment (the session bus address) and a new request on its
-/// stdin; its answer on stdout holds the Client Secret for a `load`, which goes only to the agent
-/// over that pipe. Errors come back as the ``KeyringError`` the child met, so status, doctor and
+/// versions), with the part of the agent's environment that says where the session bus is, and
+/// a request on its stdin; its answer on stdout holds the Client Secret for a `load`, which goes only to the agent
+/// over that socket. Errors come back as the ``KeyringError`` the child met, so status, doctor and
 /// the token answers name the same cause as before.
 public struct KeyringProcessStore: CredentialStore {
     let helper: KeyringHelperProcess
+    /// Lists in a row share helpers: a flood of `GET /v1/status` runs one at a time.
+    private let lists = FreshResults<[CredentialSummary]>()
 
     /// - Parameters:
     ///   - executable: the rc-agent binary to run as the helper.
-    ///   - environment: the helper's whole environment (where the session bus is).
+    ///   - environment: the agent's environment; the helper gets only what the session bus and
+    ///     GLib need of it (``KeyringHelperProcess/environment(from:)``).
     ///   - timeout: seconds one keyring call may take in the helper (as ``LibSecretStore/timeout``).
     public init(executable: String, environment: [String: String], timeout: Double) {
         helper = KeyringHelperProcess(executable: executable, environment: environment, timeout: timeout)
@@ -49,8 +51,11 @@ public struct KeyringProcessStore: CredentialStore {
     }
 
     public func list() async throws -> [CredentialSummary] {
-        guard case .summaries(let summaries) = try await helper.call(.list) else { throw helper.unexpected }
-        return summaries
+        let helper = helper
+        return try await lists.value {
+            guard case .summaries(let summaries) = try await helper.call(.list) else { throw helper.unexpected }
+            return summaries
+        }
     }
 
     @discardableResult
@@ -91,6 +96,12 @@ public enum KeyringHelper {
     /// Answers the request on stdin; returns the exit status (0 whenever an answer was written).
     public static func serve() async -> Int32 {
         ProcessHardening.apply(.zeroForGood)
+        // The answer may hold a Client Secret: it goes to the agent that started this helper over
+        // the socket it made, never to a terminal or a pipe someone typed.
+        guard stdinIsParentsSocket() else {
+            FileDescriptorIO.write(2, Array("rc-agent keyring-helper: only the agent runs this\n".utf8))
+            return 64
+        }
         guard let input = try? FileDescriptorIO.read(0, upTo: KeyringHelperProcess.sizeLimit),
             let call = try? JSONDecoder().decode(KeyringHelperCall.self, from: Data(input))
         else {
@@ -101,6 +112,13 @@ public enum KeyringHelper {
         guard let output = try? JSONEncoder().encode(reply) else { return 1 }
         FileDescriptorIO.write(1, Array(output))
         return 0
+    }
+
+    /// True when stdin is a Unix socket whose other end this process's parent holds, as the
+    /// same user.
+    private static func stdinIsParentsSocket() -> Bool {
+        guard let peer = PeerCredentials.of(descriptor: 0) else { return false }
+        return peer.pid == getppid() && peer.uid == getuid()
     }
 
     private static func answer(_ request: KeyringHelperRequest, store: LibSecretStore) async -> KeyringHelperReply {
@@ -147,9 +165,9 @@ enum KeyringHelperReply: Codable {
     case failed(KeyringError)
 }
 
-/// A ``StoredCredential`` on the helper's pipes, its secret included (``Secret`` itself has no
+/// A ``StoredCredential`` on the helper's sockets, its secret included (``Secret`` itself has no
 /// encoding, so that nothing else can write one out by accident).
-struct KeyringHelperCredential: Codable {
+struct KeyringHelperCredential: Codable, CustomStringConvertible, CustomDebugStringConvertible {
     var profile: String
     var clientID: String
     var url: String
@@ -161,6 +179,9 @@ struct KeyringHelperCredential: Codable {
         (profile, clientID, url) = (credential.profile, credential.clientID, credential.url)
         (secret, created, storedAt) = (credential.secret.reveal(), credential.created, credential.storedAt)
     }
+
+    var description: String { "KeyringHelperCredential(profile: \(profile), secret: <redacted>)" }
+    var debugDescription: String { description }
 
     var stored: StoredCredential {
         StoredCredential(
@@ -201,12 +222,27 @@ private final class HelperChild: Sendable {
 
 /// Runs one helper per call: spawn, request on its stdin, answer from its stdout, reap.
 struct KeyringHelperProcess: Sendable {
-    /// The largest request or answer on the pipes (a credential or a list of summaries).
+    /// The largest request or answer on the sockets (a credential or a list of summaries).
     static let sizeLimit = 1 << 20
 
     let executable: String
     let environment: [String: String]
     let timeout: Double
+
+    init(executable: String, environment: [String: String], timeout: Double) {
+        self.executable = executable
+        self.environment = Self.environment(from: environment)
+        self.timeout = timeout
+    }
+
+    /// What the helper needs of the agent's environment: where the session bus and the runtime
+    /// directory are, the user and the locale. Nothing else: the agent's own variables (a Client
+    /// Secret among them, for `env` profiles) would be readable in `/proc/PID/environ` until the
+    /// helper makes itself non-dumpable.
+    static func environment(from agent: [String: String]) -> [String: String] {
+        let names: Set = ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "HOME", "USER", "LOGNAME", "PATH", "LANG", "LANGUAGE"]
+        return agent.filter { names.contains($0.key) || $0.key.hasPrefix("LC_") }
+    }
 
     var unexpected: KeyringError { .failed(detail: "the keyring helper answered something other than what was asked") }
 
@@ -226,8 +262,9 @@ struct KeyringHelperProcess: Sendable {
         let (executable, environment, limit) = (executable, environment, timeout + 5)
         let child = HelperChild()
         let reply = try await withTaskCancellationHandler {
+            // The helper's whole life blocks: on a thread of its own, as every blocking wait here.
             try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async {
+                DetachedThread.run {
                     continuation.resume(with: Result {
                         try Self.run(executable: executable, environment: environment, input: input, seconds: limit, child: child)
                     })
@@ -245,11 +282,11 @@ struct KeyringHelperProcess: Sendable {
         executable: String, environment: [String: String], input: [UInt8], seconds: Double, child: HelperChild
     ) throws -> KeyringHelperReply {
         let deadline = ContinuousClock.now + .seconds(seconds)
-        // The request goes over a socket, not a pipe: a helper that ends before reading it would
-        // raise SIGPIPE in this process, which `send(MSG_NOSIGNAL)` does not.
-        guard let toChild = Self.channel(socket: true),
-            let fromChild = Self.channel(socket: false) ?? { toChild.forEach { close($0) }; return nil }()
-        else { throw KeyringError.failed(detail: "pipe: \(String(cString: strerror(errno)))") }
+        // Sockets, not pipes: a helper that ends before reading its request would raise SIGPIPE
+        // in this process, which `send(MSG_NOSIGNAL)` does not; and the helper checks that its
+        // stdin comes from its parent (SO_PEERCRED).
+        guard let toChild = Self.socketPair(), let fromChild = Self.socketPair() ?? { toChild.forEach { close($0) }; return nil }()
+        else { throw KeyringError.failed(detail: "socketpair: \(String(cString: strerror(errno)))") }
         let pid: pid_t
         do {
             pid = try ProcessSpawn.spawn(
@@ -272,23 +309,24 @@ struct KeyringHelperProcess: Sendable {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if cancelled { throw CancellationError() }
-        guard let output else { throw KeyringError.timedOut(seconds: seconds) }
-        guard let reply = try? JSONDecoder().decode(KeyringHelperReply.self, from: Data(output)) else {
+        guard var output else { throw KeyringError.timedOut(seconds: seconds) }
+        var answer = Data(output)
+        // The answer may hold the secret: no copy of it stays behind in freed memory.
+        defer {
+            answer.resetBytes(in: 0..<answer.count)
+            output.withUnsafeMutableBytes { if let start = $0.baseAddress { _ = memset(start, 0, $0.count) } }
+        }
+        guard let reply = try? JSONDecoder().decode(KeyringHelperReply.self, from: answer) else {
             throw KeyringError.failed(
                 detail: "the keyring helper ended with status \(ProcessSpawn.exitStatus(status)) without an answer")
         }
         return reply
     }
 
-    /// A pipe, or a pair of connected sockets, whose ends are closed on exec (the helper gets
-    /// copies as its stdin and stdout). (`pipe2` and `SOCK_CLOEXEC` are hidden from Swift's Glibc
-    /// module: a helper started by another call between the two steps closes what it inherits
-    /// above stderr.)
-    private static func channel(socket: Bool) -> [CInt]? {
+    /// Two connected sockets, closed on exec (the helper gets copies as its stdin and stdout).
+    private static func socketPair() -> [CInt]? {
         var ends: [CInt] = [-1, -1]
-        let made = socket ? socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) : Glibc.pipe(&ends)
-        guard made == 0 else { return nil }
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else { return nil }
         return ends
     }
 
@@ -310,14 +348,51 @@ struct KeyringHelperProcess: Sendable {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return nil }
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&entry, 1, Int32(left / .milliseconds(1)) + 1)
+            let ready = poll(&entry, 1, Int32(min(left, .seconds(60)) / .milliseconds(1)) + 1)
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { return ready == 0 ? nil : bytes }
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return bytes }
             bytes.append(contentsOf: chunk[0..<n])
+            chunk.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, n) }
         }
         return bytes
+    }
+}
+
+/// Runs `body` for callers that come while none is running, and once more, shared, for all that
+/// come while one is: every caller gets a result that began after it asked (so a list never
+/// misses an item stored before the request), yet no more than one runs at a time.
+actor FreshResults<Value: Sendable> {
+    private var running: Task<Value, any Error>?
+    private var next: Task<Value, any Error>?
+    /// How many callers asked, in all.
+    private(set) var callers = 0
+
+    func value(_ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        callers += 1
+        let task: Task<Value, any Error>
+        if let next {
+            task = next
+        } else {
+            let before = running
+            task = Task {
+                if let before { _ = try? await before.value }
+                await self.started()
+                return try await body()
+            }
+            if before == nil { running = task } else { next = task }
+        }
+        // A cancelled caller (the agent stopping) cancels the shared run too: waiting for it
+        // would hold up the shutdown, and every other caller is stopping as well.
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    private func started() {
+        if let next {
+            running = next
+            self.next = nil
+        }
     }
 }

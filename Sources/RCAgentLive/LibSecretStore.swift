@@ -203,9 +203,7 @@ private final class KeyringSession {
     }
 
     func list() throws(KeyringError) -> [CredentialSummary] {
-        let all = try search([KeyringAttribute.service: KeyringAttribute.serviceName]).filter(\.isOwn)
-        // Whose profiles they are is locked away with them: the keyring is locked, not empty.
-        if all.contains(where: \.hidesAttributes) { throw .locked }
+        let all = try own(search([KeyringAttribute.service: KeyringAttribute.serviceName]))
         let byProfile = Dictionary(grouping: all.filter { $0[KeyringAttribute.profile] != nil }) {
             $0[KeyringAttribute.profile] ?? ""
         }
@@ -220,8 +218,15 @@ private final class KeyringSession {
 
     /// The profile's items of rc-agent's own schema (see ``LibSecretStore``).
     private func items(profile: String) throws(KeyringError) -> [KeyringItem] {
-        try search([KeyringAttribute.service: KeyringAttribute.serviceName, KeyringAttribute.profile: profile])
-            .filter(\.isOwn)
+        try own(search([KeyringAttribute.service: KeyringAttribute.serviceName, KeyringAttribute.profile: profile]))
+    }
+
+    /// The items of rc-agent's schema among `items`; `locked` when one of them hides its
+    /// attributes, which may be rc-agent's (so not "no item") or another program's (so never
+    /// deleted or replaced): nothing can be told, read or changed until the keyring is unlocked.
+    private func own(_ items: [KeyringItem]) throws(KeyringError) -> [KeyringItem] {
+        if items.contains(where: \.hidesAttributes) { throw .locked }
+        return items.filter(\.isOwn)
     }
 
     /// Every matching item, locked or not, without unlocking anything (so no prompt shows; a
@@ -332,9 +337,8 @@ private final class KeyringItem {
 
     subscript(name: String) -> String? { attributes[name] }
 
-    /// True for an item rc-agent stored: its `xdg:schema` is rc-agent's. A locked item that shows
-    /// no attributes counts too: the search matched them, and its secret cannot be read anyway.
-    var isOwn: Bool { attributes[KeyringAttribute.schema] == Self.schemaName || hidesAttributes }
+    /// True for an item rc-agent stored: its `xdg:schema` is rc-agent's.
+    var isOwn: Bool { attributes[KeyringAttribute.schema] == Self.schemaName }
 
     /// A locked item whose attributes the keyring does not show (every search is by `service`):
     /// gnome-keyring hides them, all but a generic `xdg:schema`, until the collection is first

@@ -1,5 +1,6 @@
 import CLibSecret
 import Foundation
+import Synchronization
 import Testing
 
 @testable import RCAgentClient
@@ -275,6 +276,49 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
         call.cancel()
         await #expect(throws: CancellationError.self) { try await call.value }
         #expect(try Self.isGone(pidFile))
+    }
+
+    /// The same for a list, which callers share (``FreshResults``): the agent's status and
+    /// reminders list the keyring, and stopping must not wait for them.
+    @Test func cancellingAListKillsTheHelper() async throws {
+        let (script, pidFile) = try Self.silentHelper()
+        let store = KeyringProcessStore(executable: script, environment: bus, timeout: 600)
+        let call = Task { try await store.list() }
+        for _ in 0..<500 where (try? String(contentsOfFile: pidFile, encoding: .utf8)) == nil {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        call.cancel()
+        await #expect(throws: CancellationError.self) { try await call.value }
+        #expect(try Self.isGone(pidFile))
+    }
+
+    /// Callers that come while a run is under way share the next run, never the one under way:
+    /// each result began after its caller asked, and no two runs overlap.
+    @Test func listsInARowShareTheNextRun() async throws {
+        let results = FreshResults<Int>()
+        let runs = Mutex((started: 0, running: 0, overlapped: false))
+        let gate = AsyncStream<Void>.makeStream()
+        let body: @Sendable () async throws -> Int = {
+            let number = runs.withLock { state -> Int in
+                state.started += 1
+                state.running += 1
+                state.overlapped = state.overlapped || state.running > 1
+                return state.started
+            }
+            if number == 1 { for await _ in gate.stream { break } }
+            runs.withLock { $0.running -= 1 }
+            return number
+        }
+        let first = Task { try await results.value(body) }
+        while runs.withLock({ $0.started }) == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+        let later = (0..<5).map { _ in Task { try await results.value(body) } }
+        while await results.callers < 6 { try await Task.sleep(nanoseconds: 1_000_000) }
+        gate.continuation.yield()
+        #expect(try await first.value == 1)
+        for task in later { #expect(try await task.value == 2) }
+        #expect(runs.withLock { $0.started } == 2)
+        #expect(runs.withLock { $0.overlapped } == false)
+        #expect(try await results.value(body) == 3, "a caller after the shared run got an old result")
     }
 
     /// A stand-in helper that notes its pid and then sleeps without answering.

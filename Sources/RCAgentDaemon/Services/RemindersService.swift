@@ -12,9 +12,14 @@ struct RemindersService: Service {
 
     func run() async throws {
         guard let reminders else { return }
-        for profile in await RotationService.finishInterrupted(store: store, managed: managed) {
-            logger.notice("finished an interrupted rotation: kept the newest secret", metadata: ["profile": "\(profile)"])
+        // The keyring calls below run in helper processes (tens of ms, seconds on a busy machine):
+        // an agent told to stop right after it started does not wait for them.
+        let (store, managed, logger) = (store, managed, logger)
+        try? await cancelWhenGracefulShutdown {
+            for profile in await RotationService.finishInterrupted(store: store, managed: managed) {
+                logger.notice("finished an interrupted rotation: kept the newest secret", metadata: ["profile": "\(profile)"])
+            }
+            try await reminders.run()
         }
-        try? await cancelWhenGracefulShutdown { try await reminders.run() }
     }
 }
