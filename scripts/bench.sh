@@ -184,9 +184,13 @@ echo "== memory" >&2
 # a warm-up of 10^4 generated bad requests, then BENCH_BAD more; RSS after each.
 line=$("$bench" raw --socket "$sock" --connections 8 --requests 1000000 --seconds "$million_seconds" --label million)
 note "rss label=after_million kb=$(rss_kb "$agent_pid") $line"
+# Each reading waits 6 s: the agent gives the allocator's freed memory back once its connections
+# have closed, at most every 5 s (AgentServerLimits.memoryReleaseChurn); what it keeps is the growth.
 "$bench" bad-input --socket "$sock" --count 10000 --slowloris 0 --pid "$agent_pid" >"$work/bad-warm"
+sleep 6
 note "rss label=bad_warm kb=$(rss_kb "$agent_pid") $(cat "$work/bad-warm")"
 line=$("$bench" bad-input --socket "$sock" --count "$bad" --slowloris 0 --pid "$agent_pid")
+sleep 6
 note "rss label=bad_after kb=$(rss_kb "$agent_pid") $line"
 note "machine load_at_end=\"$(cut -d' ' -f1-3 /proc/loadavg)\" bench_seconds=$(($(date +%s) - began))"
 
