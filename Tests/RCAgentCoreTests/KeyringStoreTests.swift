@@ -265,25 +265,13 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
         #expect(try Self.isGone(pidFile))
     }
 
-    /// Cancelling the waiting task (the agent shutting down) kills the helper at once.
-    @Test func cancellingTheCallKillsTheHelper() async throws {
+    /// Cancelling the waiting task (the agent shutting down) kills the helper at once: a load,
+    /// and a list, which callers share (``FreshResults``) — the agent's status and reminders
+    /// list the keyring, and stopping must not wait for them.
+    @Test(arguments: [false, true]) func cancellingTheCallKillsTheHelper(list: Bool) async throws {
         let (script, pidFile) = try Self.silentHelper()
         let store = KeyringProcessStore(executable: script, environment: bus, timeout: 600)
-        let call = Task { try await store.load(profile: "p") }
-        for _ in 0..<500 where (try? String(contentsOfFile: pidFile, encoding: .utf8)) == nil {
-            try await Task.sleep(nanoseconds: 10_000_000)
-        }
-        call.cancel()
-        await #expect(throws: CancellationError.self) { try await call.value }
-        #expect(try Self.isGone(pidFile))
-    }
-
-    /// The same for a list, which callers share (``FreshResults``): the agent's status and
-    /// reminders list the keyring, and stopping must not wait for them.
-    @Test func cancellingAListKillsTheHelper() async throws {
-        let (script, pidFile) = try Self.silentHelper()
-        let store = KeyringProcessStore(executable: script, environment: bus, timeout: 600)
-        let call = Task { try await store.list() }
+        let call = Task { list ? try await store.list().count : try await store.load(profile: "p").map { _ in 1 } ?? 0 }
         for _ in 0..<500 where (try? String(contentsOfFile: pidFile, encoding: .utf8)) == nil {
             try await Task.sleep(nanoseconds: 10_000_000)
         }
