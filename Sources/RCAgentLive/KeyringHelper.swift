@@ -379,7 +379,7 @@ actor FreshResults<Value: Sendable> {
             let before = running
             task = Task {
                 if let before { _ = try? await before.value }
-                await self.started()
+                self.started()
                 return try await body()
             }
             if before == nil { running = task } else { next = task }
