@@ -14,9 +14,9 @@ import Synchronization
 ///
 /// The child runs the same binary (`/proc/self/exe`, so an upgrade on disk never mixes two
 /// versions), with the part of the agent's environment that says where the session bus is, and
-/// a request on its stdin; its answer on stdout holds the Client Secret for a `load`, which goes only to the agent
-/// over that socket. Errors come back as the ``KeyringError`` the child met, so status, doctor and
-/// the token answers name the same cause as before.
+/// a request on its stdin; its answer on stdout holds the Client Secret for a `load`, which goes
+/// only to the agent over that socket. Errors come back as the ``KeyringError`` the child met,
+/// so status, doctor and the token answers name the same cause as before.
 public struct KeyringProcessStore: CredentialStore {
     let helper: KeyringHelperProcess
     /// Lists in a row share helpers: a flood of `GET /v1/status` runs one at a time.

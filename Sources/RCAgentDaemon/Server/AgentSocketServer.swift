@@ -46,7 +46,8 @@ public struct AgentServerLimits: Sendable, Equatable {
     /// system when they have all closed (with a ``MemoryReleasing`` given to the server).
     public var memoryReleaseBurst = 64
     /// After this many connections in all since the last release, the allocator's free memory goes
-    /// back to the system once none is open (10⁵ bad requests, a connection or two each, otherwise leave about 1.4 MB more).
+    /// back to the system once none is open (5×10⁴ bad requests, a connection or two each, left
+    /// about 0.9 MB more without it).
     public var memoryReleaseChurn = 1000
     /// How long graceful shutdown lets requests in progress finish.
     public var shutdownGrace: TimeAmount = .milliseconds(1500)
