@@ -300,7 +300,7 @@ struct KeyringHelperProcess: Sendable {
         close(toChild[0])
         close(fromChild[1])
         // A request is far smaller than a socket's buffer: this never waits for the child.
-        send(all: input, to: toChild[1])
+        FileDescriptorIO.send(toChild[1], input)
         close(toChild[1])
         let output = read(fromChild[0], until: deadline)
         close(fromChild[0])
@@ -328,16 +328,6 @@ struct KeyringHelperProcess: Sendable {
         var ends: [CInt] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else { return nil }
         return ends
-    }
-
-    /// Sends `bytes`; stops quietly when the helper has gone.
-    private static func send(all bytes: [UInt8], to fd: CInt) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            offset += n
-        }
     }
 
     /// All of `fd` up to end of file, or nil when `deadline` passes first.

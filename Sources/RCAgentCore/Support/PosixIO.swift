@@ -46,9 +46,19 @@ package enum FileDescriptorIO {
 
     /// Writes all of `bytes`; stops quietly when the reader has gone.
     package static func write(_ fd: Int32, _ bytes: [UInt8]) {
+        writeAll(bytes) { Glibc.write(fd, $0, $1) }
+    }
+
+    /// ``write(_:_:)`` on a socket, with `MSG_NOSIGNAL`: a reader that has gone raises no SIGPIPE
+    /// in this process.
+    package static func send(_ fd: Int32, _ bytes: [UInt8]) {
+        writeAll(bytes) { Glibc.send(fd, $0, $1, Int32(MSG_NOSIGNAL)) }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], _ write: (UnsafeRawPointer, Int) -> Int) {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { write($0.baseAddress! + offset, $0.count - offset) }
             if n < 0 { if errno == EINTR { continue }; return }
             offset += n
         }

@@ -1,9 +1,9 @@
 import Glibc
 
 /// `posix_spawn` as rc-agent, rc-bench and the tests start processes: stdin on /dev/null or a
-/// descriptor, the other streams set explicitly, an EMPTY signal mask and default dispositions. A child inherits
-/// its parent's mask, and a test runner (or Foundation's Process) blocks nearly every signal: the
-/// SIGTERM or SIGHUP sent to such a child would never arrive.
+/// descriptor, the other streams set explicitly, an EMPTY signal mask and default dispositions. A
+/// child inherits its parent's mask, and a test runner (or Foundation's Process) blocks nearly
+/// every signal: the SIGTERM or SIGHUP sent to such a child would never arrive.
 public enum ProcessSpawn {
     /// Where one of the child's output streams goes.
     public enum Output: Sendable {

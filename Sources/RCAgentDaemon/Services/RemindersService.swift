@@ -17,9 +17,8 @@ struct RemindersService: Service {
         // The keyring calls below run in helper processes (tens of ms, seconds on a busy machine):
         // an agent told to stop right after it started does not wait for them, and one started
         // for a command answers that command first (its own helper for the secret included).
-        let (store, managed, logger, delay) = (store, managed, logger, startDelay)
         try? await cancelWhenGracefulShutdown {
-            try await Task.sleep(for: delay)
+            try await Task.sleep(for: startDelay)
             for profile in await RotationService.finishInterrupted(store: store, managed: managed) {
                 logger.notice("finished an interrupted rotation: kept the newest secret", metadata: ["profile": "\(profile)"])
             }
