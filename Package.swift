@@ -36,6 +36,8 @@ let package = Package(
             pkgConfig: "libkeyutils",
             providers: [.apt(["libkeyutils-dev"])]
         ),
+        // epoll, eventfd and accept4, which Swift's Glibc module leaves out (the agent's front door).
+        .systemLibrary(name: "CEpoll"),
         // Domain and contracts: Secret, clock, settings and config, tenant URL, typed error codes,
         // the socket API's wire types, and the protocols of every I/O edge. No NIO, no
         // Hummingbird, no libsecret.
@@ -49,6 +51,7 @@ let package = Package(
         .target(
             name: "RCAgentDaemon",
             dependencies: [
+                "CEpoll",
                 "RCAgentCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -25,7 +25,7 @@ import Testing
                 var connections = 0
                 for hammer in hammers { connections += hammer.join() }
                 #expect(connections > 0, "round \(round): no client got through before the stop")
-                #expect(status == 0, "round \(round): the agent ended with \(status.map(String.init) ?? "nothing (still running)")\n\(Self.crashLines(agent.log))")
+                #expect(status == 0, "round \(round): the agent ended with \(status.map(String.init) ?? "nothing (still running)")\n\(Self.crashLines(agent.log))\nLOG:\n\(agent.log.split(separator: "\n").filter { !$0.contains("[ra]") }.suffix(60).joined(separator: "\n"))")
                 if status != 0 { break }
             }
         }

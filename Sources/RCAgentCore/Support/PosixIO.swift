@@ -3,8 +3,13 @@ import Glibc
 /// Blocking work on a thread of its own (`pthread`), never on the cooperative pool: what
 /// `Thread.detachNewThread` did, without full Foundation.
 package enum DetachedThread {
-    /// Runs `body` on a new detached thread.
+    /// Runs `body` on a new detached thread (on this one when no thread can be made).
     package static func run(_ body: @escaping @Sendable () -> Void) {
+        if !start(body) { body() }
+    }
+
+    /// Starts `body` on a new detached thread; false when no thread could be made.
+    package static func start(_ body: @escaping @Sendable () -> Void) -> Bool {
         let box = Unmanaged.passRetained(Body(body)).toOpaque()
         var thread = pthread_t()
         let started = pthread_create(&thread, nil, { raw in
@@ -12,11 +17,12 @@ package enum DetachedThread {
             body.run()
             return nil
         }, box)
-        if started == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<Body>.fromOpaque(box).takeRetainedValue().run()
+        guard started == 0 else {
+            Unmanaged<Body>.fromOpaque(box).release()
+            return false
         }
+        pthread_detach(thread)
+        return true
     }
 
     private final class Body: Sendable {

@@ -90,16 +90,18 @@ public struct AgentRequestContext: RequestContext {
     }
 }
 
-/// HTTP/1.1 over a Unix socket: NIO's `ServerBootstrap` for the listener (so it can also take a
-/// socket from systemd, which Hummingbird's own server cannot), NIO's HTTP/1 codec and a router's
-/// responder through Hummingbird's `HTTP1Channel` for each connection that needs the router.
+/// HTTP/1.1 over a Unix socket: ``FrontDoor`` accepts every connection (on a socket it binds or
+/// one systemd passed, which Hummingbird's own server cannot take) and answers cached tokens
+/// itself; what it cannot answer goes to NIO's HTTP/1 codec and a router's responder through
+/// Hummingbird's `HTTP1Channel`.
 ///
 /// Every connection's peer uid is checked with `SO_PEERCRED` before any byte is parsed; a peer
 /// that is not allowed gets a 403 and is closed, and it is logged.
 ///
-/// A connection stays on its event loop while the token fast path answers everything it asks:
-/// only the first request (or parse error) that the fast path passes on wraps it in an async
-/// channel and hands it to the accept loop, which serves it with the router from then on.
+/// A connection handed to NIO stays on its event loop while the token fast path there answers
+/// everything it asks: only the first request (or parse error) that the fast path passes on wraps
+/// it in an async channel and hands it to the accept loop, which serves it with the router from
+/// then on.
 public final class AgentSocketServer: Service, Sendable {
     private let listener: AgentListener
     private let responder: any HTTPResponder<AgentRequestContext>
@@ -117,10 +119,19 @@ public final class AgentSocketServer: Service, Sendable {
     /// The connections being served, and whether the server is stopping.
     private struct OpenConnections {
         var channels: [ObjectIdentifier: any Channel] = [:]
+        /// Connections the front door holds.
+        var atFrontDoor = 0
+        /// Connections the front door took and handed to NIO that NIO has not set up yet.
+        var handingOver = 0
         /// Graceful shutdown or cancellation began (the listener is closing).
         var stopRequested = false
         /// The listener is closed and the connections are being closed.
         var stopping = false
+
+        /// Every connection counted against the limit.
+        var count: Int { channels.count + atFrontDoor + handingOver }
+        /// The last connection has gone after the listener closed.
+        var ended: Bool { stopping && count == 0 }
     }
 
     /// - Parameters:
@@ -155,35 +166,31 @@ public final class AgentSocketServer: Service, Sendable {
     /// accepting, lets requests in progress finish within the grace period, and removes the
     /// socket file it created.
     public func run() async throws {
-        let (serverChannel, createdSocket) = try await bind()
-        let removeSocket = { @Sendable [listener] in
+        let (listener, createdSocket) = try bind()
+        let removeSocket = { @Sendable [listener = self.listener] in
             if case .path(let path) = listener, let createdSocket { AgentSocket.remove(path, ifIdentity: createdSocket) }
         }
         // Also when serving ends early; removing twice is harmless (only the file this process bound).
         defer { removeSocket() }
-        await onListening()
         let logger = self.logger
+        let frontDoor: FrontDoor
+        do {
+            frontDoor = try FrontDoor(
+                listener: listener, fastPath: tokenFastPath, limits: limits, allowedUIDs: allowedUIDs,
+                server: frontDoorServer(removeSocket: removeSocket), logger: logger)
+            try frontDoor.start()
+        } catch {
+            close(listener)
+            throw error
+        }
+        await onListening()
         let stop = { @Sendable in
             let first = self.connections.withLock { open in
                 defer { open.stopRequested = true }
                 return !open.stopRequested
             }
-            guard first else { return }
-            // Gone before the connections in progress finish: `rc-agent stop` waits for the file.
-            serverChannel.close().whenComplete { _ in
-                removeSocket()
-                self.closeConnectionsGracefully()
-                // Now, not only after the last request: a stop that runs out of time ends the process.
-                self.tokenFastPath?.flush()
-            }
-        }
-        // NIO closes a listener on an accept error it cannot recover from: serving ends as on a
-        // stop, so the agent exits (and systemd restarts it) instead of listening to nothing.
-        serverChannel.closeFuture.whenComplete { _ in
-            if !self.connections.withLock({ $0.stopRequested }) {
-                logger.error("the listening socket closed; stopping")
-                stop()
-            }
+            // The front door then closes the listener and its connections, and calls back.
+            if first { frontDoor.stop() }
         }
         // The fast path's coalesced audit counts go out at least once an interval, and at the end.
         let auditFlush = tokenFastPath.map { fastPath in
@@ -212,46 +219,99 @@ public final class AgentSocketServer: Service, Sendable {
         logger.info("server stopped")
     }
 
-    // MARK: Listener
-
-    /// NIO's `bind(_: NIOBSDSocket.Handle)` calls listen(2) with its default backlog (128) before
-    /// the backlog option applies, so a burst of more than 128 clients got EAGAIN; listen(2) again
-    /// on the listening socket sets the intended one.
-    private static func restoreBacklog(_ fd: CInt) {
-        _ = Glibc.listen(fd, AgentSocket.backlog)
+    /// The server as the front door sees it: the connection count, NIO for what it hands on, and
+    /// the end of serving once it has stopped.
+    private func frontDoorServer(removeSocket: @escaping @Sendable () -> Void) -> FrontDoor.Server {
+        FrontDoor.Server(
+            admit: { [self] in
+                connections.withLock { open in
+                    guard open.count < limits.maximumConnections else { return false }
+                    open.atFrontDoor += 1
+                    memoryRelease?.opened(count: open.count)
+                    return true
+                }
+            },
+            closed: { [self] in
+                let ended = connections.withLock { open in
+                    open.atFrontDoor -= 1
+                    memoryRelease?.closed(remaining: open.count)
+                    return open.ended
+                }
+                if ended { routed.continuation.finish() }
+            },
+            handOff: { [self] fd, read, peer in
+                if peer != nil {
+                    connections.withLock { open in
+                        open.atFrontDoor -= 1
+                        open.handingOver += 1
+                    }
+                }
+                adopt(fd, read: read, peer: peer)
+            },
+            stopped: { [self] failed in
+                if failed {
+                    // As on a stop, so the agent exits (and systemd restarts it) instead of
+                    // listening to nothing.
+                    connections.withLock { $0.stopRequested = true }
+                }
+                // Gone before the connections in progress finish: `rc-agent stop` waits for the file.
+                removeSocket()
+                closeConnectionsGracefully()
+                // Now, not only after the last request: a stop that runs out of time ends the process.
+                tokenFastPath?.flush()
+            })
     }
 
-    private func bind() async throws -> (any Channel, (dev: UInt64, ino: UInt64)?) {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: AgentSocket.backlog)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { self.setUp(child: $0) }
+    // MARK: Listener
+
+    /// The listening socket, and the identity of the socket file this server created (nil for
+    /// one systemd passed).
+    private func bind() throws -> (CInt, (dev: UInt64, ino: UInt64)?) {
         switch listener {
         case .descriptor(let fd, let path):
-            let channel = try await bootstrap.withBoundSocket(NIOBSDSocket.Handle(fd)).get()
-            Self.restoreBacklog(fd)
             logger.info("listening on the socket systemd passed", metadata: ["socket": "\(path ?? "fd \(fd)")"])
-            return (channel, nil)
+            return (fd, nil)
         case .path(let path):
             try AgentSocket.prepareDirectory(forSocket: path)
             try AgentSocket.clearStale(path)
             let fd = try AgentSocket.listen(at: path)
-            let identity = AgentSocket.identity(path)
-            let channel: any Channel
-            do {
-                channel = try await bootstrap.withBoundSocket(NIOBSDSocket.Handle(fd)).get()
-            } catch {
-                close(fd)
-                if let identity { AgentSocket.remove(path, ifIdentity: identity) }
-                throw SocketSetupError("cannot listen on \(path): \(error)")
-            }
-            Self.restoreBacklog(fd)
             logger.info("listening", metadata: ["socket": "\(path)"])
-            return (channel, identity)
+            return (fd, AgentSocket.identity(path))
         }
     }
 
     // MARK: Connections
+
+    /// Serves `fd`, which the front door accepted, with NIO from now on: first `read`, the bytes it
+    /// read off it. `peer`: the front door took it (checked, and counted in `handingOver`); nil:
+    /// NIO checks the peer and the limit itself and refuses it.
+    private func adopt(_ fd: CInt, read: [UInt8], peer: PeerCredentials?) {
+        let initialized = Atomic(false)
+        ClientBootstrap(group: group)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelInitializer { [self] channel in
+                initialized.store(true, ordering: .relaxed)
+                guard let peer else { return setUp(child: channel) }
+                do {
+                    if !read.isEmpty { try channel.pipeline.syncOperations.addHandler(ReadAhead(read)) }
+                    track(channel, handedOver: true)
+                    try configureHTTP(channel, peer: peer)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .withConnectedSocket(NIOBSDSocket.Handle(fd))
+            .whenFailure { [self] error in
+                logger.warning("cannot serve a connection", metadata: ["error": "\(error)"])
+                guard peer != nil, !initialized.load(ordering: .relaxed) else { return }
+                let ended = connections.withLock { open in
+                    open.handingOver -= 1
+                    return open.ended
+                }
+                if ended { routed.continuation.finish() }
+            }
+    }
 
     private func setUp(child channel: any Channel) -> EventLoopFuture<Void> {
         PeerCredentials.of(channel: channel).flatMapThrowing { peer in
@@ -265,7 +325,7 @@ public final class AgentSocketServer: Service, Sendable {
                 let error = AgentError.forbidden(uid: peer?.uid ?? UInt32.max)
                 return try self.refuse(channel, status: "403 Forbidden", error: error)
             }
-            guard self.track(channel) else {
+            guard self.track(channel, handedOver: false) else {
                 self.logger.warning("too many connections; refusing one", metadata: ["peer_pid": "\(peer.pid)"])
                 let error = AgentError(
                     .tooManyConnections, message: "the agent is serving too many connections", hint: "retry shortly")
@@ -322,22 +382,29 @@ public final class AgentSocketServer: Service, Sendable {
             RefusalHandler(response: AgentResponse.raw(status: status, error: error)))
     }
 
-    private func track(_ channel: any Channel) -> Bool {
+    /// Counts `channel` while it is open; false: over the limit (one `handedOver` by the front
+    /// door already has its place).
+    @discardableResult
+    private func track(_ channel: any Channel, handedOver: Bool) -> Bool {
         let id = ObjectIdentifier(channel)
         let (admitted, stopping) = connections.withLock { open in
-            guard open.channels.count < limits.maximumConnections else { return (false, open.stopping) }
+            if handedOver {
+                open.handingOver -= 1
+            } else {
+                guard open.count < limits.maximumConnections else { return (false, open.stopping) }
+                memoryRelease?.opened(count: open.count + 1)
+            }
             open.channels[id] = channel
-            memoryRelease?.opened(count: open.channels.count)
             return (true, open.stopping)
         }
         guard admitted else { return false }
         channel.closeFuture.whenComplete { _ in
-            let last = self.connections.withLock { open in
+            let ended = self.connections.withLock { open in
                 open.channels.removeValue(forKey: id)
-                self.memoryRelease?.closed(remaining: open.channels.count)
-                return open.stopping && open.channels.isEmpty
+                self.memoryRelease?.closed(remaining: open.count)
+                return open.ended
             }
-            if last { self.routed.continuation.finish() }
+            if ended { self.routed.continuation.finish() }
         }
         // Set up while the server stops: ends like the others.
         if stopping { closeGracefully(channel) }
@@ -348,11 +415,11 @@ public final class AgentSocketServer: Service, Sendable {
     /// keep-alive connection ends now) and closes whatever is left after the grace period; the
     /// stream of routed connections ends with the last one.
     private func closeConnectionsGracefully() {
-        let open = connections.withLock { open in
+        let (open, ended) = connections.withLock { open in
             open.stopping = true
-            return Array(open.channels.values)
+            return (Array(open.channels.values), open.ended)
         }
-        if open.isEmpty { routed.continuation.finish() }
+        if ended { routed.continuation.finish() }
         for channel in open { closeGracefully(channel) }
     }
 
@@ -363,6 +430,24 @@ public final class AgentSocketServer: Service, Sendable {
             if channel.isActive { channel.close(mode: .input, promise: nil) }
         }
         channel.eventLoop.scheduleTask(in: limits.shutdownGrace) { channel.close(promise: nil) }
+    }
+}
+
+/// The bytes the front door read off a connection before it handed it to NIO, given to the
+/// pipeline as NIO's own first read (NIO reads the socket only after the channel is active).
+final class ReadAhead: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: bytes)))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

@@ -37,14 +37,23 @@ public struct TokenFastPath: Sendable {
     struct ConnectionMemo {
         let response: TokenResponse
         let text: Bool
-        let answer: TokenAnswer
+        let answer: EncodedAnswer
     }
 
-    /// The answer to `head` (whose parameters are `query`, from ``tokenQuery(_:)``) from the
-    /// snapshot, with the profile it is for; nil: the router answers it.
-    func answer(
-        _ head: HTTPRequest, query: [String: String], now: Date, memo: inout ConnectionMemo?
-    ) -> (answer: TokenAnswer, profile: String)? {
+    /// A `GET /v1/token` the fast path may answer: its parameters and what else the answer
+    /// depends on.
+    struct Request {
+        var query: [String: String]
+        /// The `Accept` field.
+        var accept: String?
+        /// `Connection: close`: the connection ends after the answer.
+        var closes: Bool
+    }
+
+    /// The answer to `request` from the snapshot, with the profile it is for; nil: the router
+    /// answers it.
+    func answer(_ request: Request, now: Date, memo: inout ConnectionMemo?) -> (answer: EncodedAnswer, profile: String)? {
+        let query = request.query
         guard let known = profiles.known(query["profile"]), ProfileName.isValid(known.profile),
             let minValid = try? TokenRoutes.minValid(raw: query["min_valid"])
         else { return nil }
@@ -54,7 +63,7 @@ public struct TokenFastPath: Sendable {
         }
         guard snapshot.serves(minValid: minValid, at: now) else { return nil }
         let response = TokenResponse(snapshot, now: now, policy: known.policy)
-        let text = TokenRoutes.wantsText(format: query["format"], accept: head.headerFields[.accept])
+        let text = TokenRoutes.wantsText(format: query["format"], accept: request.accept)
         // The JSON changes once a second (expires_in): a keep-alive connection looks an answer up
         // in the shared ones (under their lock) at most that often.
         if let memo, memo.text == text, memo.response == response { return (memo.answer, known.profile) }
@@ -63,28 +72,35 @@ public struct TokenFastPath: Sendable {
         return (answer, known.profile)
     }
 
-    /// The parameters of a `GET /v1/token` the fast path may answer, else nil. Conservative on
-    /// purpose: percent-encoding, duplicates, a body or connection handling are left to the router.
-    static func tokenQuery(_ head: HTTPRequest) -> [String: String]? {
-        guard head.method == .get, let path = head.path, path.hasPrefix("/v1/token") else { return nil }
+    /// `head` as a request the fast path may answer, else nil. Conservative on purpose: a body,
+    /// `Expect` or connection handling other than `close` are left to the router.
+    static func request(_ head: HTTPRequest) -> Request? {
+        guard head.method == .get, let path = head.path else { return nil }
         let fields = head.headerFields
-        // `Connection: close` exactly as the router reads it (then the connection ends after the answer).
-        guard fields[.connection] == nil || fields[.connection] == "close", fields[.expect] == nil,
-            fields[.transferEncoding] == nil,
+        guard fields[.expect] == nil, fields[.transferEncoding] == nil,
             fields[.contentLength] == nil || fields[.contentLength] == "0"
         else { return nil }
+        return request(path: path, connection: fields[.connection], accept: fields[.accept])
+    }
+
+    /// A `GET` of `path` with these fields as a request the fast path may answer, else nil.
+    /// Percent-encoding and duplicate parameters are left to the router.
+    static func request(path: String, connection: String?, accept: String?) -> Request? {
+        // `Connection: close` exactly as the router reads it (then the connection ends after the answer).
+        guard path.hasPrefix("/v1/token"), connection == nil || connection == "close" else { return nil }
         let rest = path.utf8.dropFirst("/v1/token".utf8.count)
-        guard let first = rest.first else { return [:] }
-        guard first == UInt8(ascii: "?") else { return nil }
         var query: [String: String] = [:]
-        for pair in rest.dropFirst().split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false) {
-            guard !pair.contains(UInt8(ascii: "%")), !pair.contains(UInt8(ascii: "+")),
-                let equals = pair.firstIndex(of: UInt8(ascii: "=")), equals != pair.startIndex,
-                let key = String(pair[..<equals]), let value = String(pair[pair.index(after: equals)...]),
-                query.updateValue(value, forKey: key) == nil
-            else { return nil }
+        if let first = rest.first {
+            guard first == UInt8(ascii: "?") else { return nil }
+            for pair in rest.dropFirst().split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false) {
+                guard !pair.contains(UInt8(ascii: "%")), !pair.contains(UInt8(ascii: "+")),
+                    let equals = pair.firstIndex(of: UInt8(ascii: "=")), equals != pair.startIndex,
+                    let key = String(pair[..<equals]), let value = String(pair[pair.index(after: equals)...]),
+                    query.updateValue(value, forKey: key) == nil
+                else { return nil }
+            }
         }
-        return query
+        return Request(query: query, accept: accept, closes: connection != nil)
     }
 }
 
@@ -93,6 +109,13 @@ extension AgentAPI {
     public func tokenFastPath() -> TokenFastPath {
         TokenFastPath(snapshots: cache.snapshots, profiles: profiles, clock: clock, audit: ServedTokenAudit(audit: audit))
     }
+}
+
+/// A token answer for NIO's pipeline and the same answer as the bytes on the wire (for
+/// ``FrontDoor``).
+struct EncodedAnswer: Sendable {
+    let answer: TokenAnswer
+    let wire: [UInt8]
 }
 
 /// The encoded answers of the current second, per profile and form (JSON or text), shared by all
@@ -105,15 +128,18 @@ final class EncodedAnswers: Sendable {
         let text: Bool
     }
 
-    private let answers = Mutex<[Form: (response: TokenResponse, answer: TokenAnswer)]>([:])
+    private let answers = Mutex<[Form: (response: TokenResponse, answer: EncodedAnswer)]>([:])
 
     /// The answer to `response` for `profile` as text or JSON; nil when it cannot be encoded.
-    func answer(_ profile: String, _ response: TokenResponse, text: Bool) -> TokenAnswer? {
+    func answer(_ profile: String, _ response: TokenResponse, text: Bool) -> EncodedAnswer? {
         let form = Form(profile: profile, text: text)
         if let known = answers.withLock({ $0[form] }), known.response == response { return known.answer }
-        let answer = text ? TokenAnswer.text(response.accessToken) : try? TokenAnswer.json(response)
-        if let answer { answers.withLock { $0[form] = (response, answer) } }
-        return answer
+        guard let answer = text ? TokenAnswer.text(response.accessToken) : try? TokenAnswer.json(response) else {
+            return nil
+        }
+        let encoded = EncodedAnswer(answer: answer, wire: answer.wire)
+        answers.withLock { $0[form] = (response, encoded) }
+        return encoded
     }
 
     /// Drops everything kept.
@@ -221,7 +247,7 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Requests passed on to the router whose response has not ended.
     private var forwarded = 0
     /// The head of a request the fast path may answer, kept until its end arrives.
-    private var held: (head: HTTPRequest, query: [String: String])?
+    private var held: (head: HTTPRequest, request: TokenFastPath.Request)?
     private var unflushed = false
     /// A `Connection: close` request was answered: the output is closed, nothing more is read.
     private var finished = false
@@ -242,8 +268,8 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard !finished else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if forwarded == 0, !routerCloses, let query = TokenFastPath.tokenQuery(head) {
-                held = (head, query)
+            if forwarded == 0, !routerCloses, let request = TokenFastPath.request(head) {
+                held = (head, request)
                 return
             }
             if head.headerFields[.connection] == "close" { routerCloses = true }
@@ -253,14 +279,14 @@ final class TokenFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .end:
             if let request = held {
                 let now = fastPath.clock.now()
-                if let served = fastPath.answer(request.head, query: request.query, now: now, memo: &memo) {
+                if let served = fastPath.answer(request.request, now: now, memo: &memo) {
                     held = nil
-                    context.write(wrapOutboundOut(.head(served.answer.head)), promise: nil)
-                    context.write(wrapOutboundOut(.body(served.answer.body)), promise: nil)
+                    context.write(wrapOutboundOut(.head(served.answer.answer.head)), promise: nil)
+                    context.write(wrapOutboundOut(.body(served.answer.answer.body)), promise: nil)
                     context.write(wrapOutboundOut(.end(nil)), promise: nil)
                     unflushed = true
                     fastPath.audit.served(served.profile, peer: peer, executable: executable, started: started, now: now)
-                    if request.head.headerFields[.connection] == "close" {
+                    if request.request.closes {
                         // As the router does: the answer, then the output closed; the client closes.
                         finished = true
                         unflushed = false
