@@ -153,7 +153,7 @@ public struct LiveEnvironment: Sendable {
             store: credentialRouter(secretService: keyring) { (try? read()) ?? lastGood.withLock { $0 } },
             connections: connections, clock: clock,
             loadConfig: { try read().addingEnvironmentProfile(profile, environment: environment) },
-            reminders: (settings.stateDirectory, notifier), memory: MallocTrim())
+            reminders: (settings.stateDirectory, notifier), memory: AgentMemoryRelease())
     }
 
     /// `rc-agent doctor` on the real keyring, network, resolver and clock. Doctor reads the

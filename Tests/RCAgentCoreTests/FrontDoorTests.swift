@@ -77,6 +77,7 @@ import Glibc
         "GET /v1/token HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "GET /v1/token HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
         "GET /v1/token HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+        "GET /v1/token HTTP/1.1\r\nProxy-Connection: close\r\n\r\n",
     ])
     func anythingElseIsLeftToTheRouter(_ text: String) {
         #expect(parse(text) == nil, "\(text.debugDescription)")
@@ -92,6 +93,9 @@ import Glibc
         #expect(parse("GET /v1/token HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", limits: limits) == nil)
         let long = "GET /v1/token HTTP/1.1\r\nX-Long: " + String(repeating: "a", count: 60) + "\r\n\r\n"
         #expect(parse(long, limits: limits) == nil)
+        // The target counts too, as NIO counts it.
+        let target = "GET /v1/token?profile=a&pad=" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nA: 1\r\n\r\n"
+        #expect(parse(target, limits: limits) == nil)
     }
 }
 

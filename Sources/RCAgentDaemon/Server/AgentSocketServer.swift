@@ -123,6 +123,8 @@ public final class AgentSocketServer: Service, Sendable {
         var atFrontDoor = 0
         /// Connections the front door took and handed to NIO that NIO has not set up yet.
         var handingOver = 0
+        /// Connections handed to NIO (refused ones too) with no answer begun yet.
+        var unanswered = 0
         /// Graceful shutdown or cancellation began (the listener is closing).
         var stopRequested = false
         /// The listener is closed and the connections are being closed.
@@ -240,13 +242,17 @@ public final class AgentSocketServer: Service, Sendable {
                 if ended { routed.continuation.finish() }
             },
             handOff: { [self] fd, read, peer in
-                if peer != nil {
-                    connections.withLock { open in
+                connections.withLock { open in
+                    open.unanswered += 1
+                    if peer != nil {
                         open.atFrontDoor -= 1
                         open.handingOver += 1
                     }
                 }
                 adopt(fd, read: read, peer: peer)
+            },
+            backlogFull: { [self] in
+                connections.withLock { $0.unanswered >= Self.handOffBacklog }
             },
             stopped: { [self] failed in
                 if failed {
@@ -287,14 +293,22 @@ public final class AgentSocketServer: Service, Sendable {
     /// NIO checks the peer and the limit itself and refuses it.
     private func adopt(_ fd: CInt, read: [UInt8], peer: PeerCredentials?) {
         let initialized = Atomic(false)
+        let answered = { @Sendable [self] in connections.withLock { $0.unanswered -= 1 } }
         ClientBootstrap(group: group)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .channelInitializer { [self] channel in
                 initialized.store(true, ordering: .relaxed)
+                do {
+                    try channel.pipeline.syncOperations.addHandler(FirstAnswer(answered))
+                } catch {
+                    answered()
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
                 guard let peer else { return setUp(child: channel) }
+                // Counted first: a set-up that fails closes the channel, which uncounts it.
+                track(channel, handedOver: true)
                 do {
                     if !read.isEmpty { try channel.pipeline.syncOperations.addHandler(ReadAhead(read)) }
-                    track(channel, handedOver: true)
                     try configureHTTP(channel, peer: peer)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -304,7 +318,11 @@ public final class AgentSocketServer: Service, Sendable {
             .withConnectedSocket(NIOBSDSocket.Handle(fd))
             .whenFailure { [self] error in
                 logger.warning("cannot serve a connection", metadata: ["error": "\(error)"])
-                guard peer != nil, !initialized.load(ordering: .relaxed) else { return }
+                // Failed before NIO made a channel of it: the descriptor is still ours.
+                guard !initialized.load(ordering: .relaxed) else { return }
+                answered()
+                close(fd)
+                guard peer != nil else { return }
                 let ended = connections.withLock { open in
                     open.handingOver -= 1
                     return open.ended
@@ -382,6 +400,12 @@ public final class AgentSocketServer: Service, Sendable {
             RefusalHandler(response: AgentResponse.raw(status: status, error: error)))
     }
 
+    /// Connections handed to NIO that may wait for their first answer at once; then the front door
+    /// stops taking new ones until NIO catches up (as NIO's own acceptor would, on its busy event
+    /// loops), so a flood of requests only the router answers cannot queue hundreds of them, each
+    /// of which a stop would have to finish within its grace period.
+    static let handOffBacklog = 128
+
     /// Counts `channel` while it is open; false: over the limit (one `handedOver` by the front
     /// door already has its place).
     @discardableResult
@@ -448,6 +472,28 @@ final class ReadAhead: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: bytes)))
         context.fireChannelReadComplete()
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// Calls back once when the first answer bytes go out on a connection the front door handed over,
+/// or when it closes before that (``AgentSocketServer/handOffBacklog``).
+final class FirstAnswer: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+
+    private var answered: (@Sendable () -> Void)?
+
+    init(_ answered: @escaping @Sendable () -> Void) { self.answered = answered }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        fire()
+        context.write(data, promise: promise)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { fire() }
+
+    private func fire() {
+        answered?()
+        answered = nil
     }
 }
 

@@ -31,6 +31,9 @@ final class FrontDoor: Sendable {
         /// `peer` is set for a connection the front door took (its place in the limit goes with it);
         /// nil for one it did not take, which NIO checks and refuses itself.
         var handOff: @Sendable (_ fd: CInt, _ read: [UInt8], _ peer: PeerCredentials?) -> Void
+        /// True while NIO has too many handed-over connections still waiting for their first
+        /// answer: the front door accepts nothing meanwhile (they wait in the listen backlog).
+        var backlogFull: @Sendable () -> Bool
         /// The listener and every connection the front door held are closed: after ``stop()``, or
         /// on its own after an accept error it cannot recover from (`failed`).
         var stopped: @Sendable (_ failed: Bool) -> Void
@@ -47,7 +50,8 @@ final class FrontDoor: Sendable {
     fileprivate let logger: Logger
     private let stopRequested = Atomic(false)
 
-    /// Takes over `listener` (a listening socket): the front door closes it when it stops.
+    /// Takes over `listener` (a listening socket) once started: the front door closes it when it
+    /// stops. Until then (and when it cannot start) the caller still owns it.
     init(
         listener: CInt, fastPath: TokenFastPath?, limits: AgentServerLimits,
         allowedUIDs: @escaping @Sendable () -> Set<UInt32>, server: Server, logger: Logger
@@ -90,10 +94,10 @@ final class FrontDoor: Sendable {
         _ = write(wake, &one, 8)
     }
 
-    fileprivate func closeDescriptors() {
+    /// Closes what the front door made itself, when it cannot start.
+    private func closeDescriptors() {
         close(poller)
         close(wake)
-        close(listener)
     }
 
     fileprivate enum Change {
@@ -127,8 +131,9 @@ private final class Connection {
     /// A `Connection: close` request was answered: close once `unsent` is empty.
     var closesAfterAnswer = false
     /// The output is closed after `Connection: close`: what the client still sends is dropped
-    /// until it closes (closing with unread input would reset it).
-    var draining = false
+    /// until it closes or goes quiet, for at most a while (closing with unread input would reset
+    /// it): until then (monotonic nanoseconds).
+    var drainingUntil: UInt64?
     var memo: TokenFastPath.ConnectionMemo?
     /// Read once, at the connection's first token (for the audit).
     lazy var executable = peer.executable
@@ -149,9 +154,12 @@ private final class Loop {
     private var events = [epoll_event](repeating: epoll_event(), count: 64)
     /// The listener is unwatched until then after running out of descriptors or memory.
     private var listenerPausedUntil: UInt64?
+    /// The listener is unwatched while NIO catches up with the connections handed to it.
+    private var waitingForNIO = false
     private var nextSweep: UInt64 = 0
     private let timeout: UInt64
     private let lingerIdle: UInt64
+    private let lingerTotal: UInt64
 
     /// How often idle connections are checked against their deadline.
     private static let sweepInterval: UInt64 = 250_000_000
@@ -162,6 +170,7 @@ private final class Loop {
         self.door = door
         timeout = UInt64(max(door.limits.requestTimeout.nanoseconds, 0))
         lingerIdle = UInt64(RequestLimitHandler.lingerIdle.nanoseconds)
+        lingerTotal = UInt64(RequestLimitHandler.lingerTotal.nanoseconds)
     }
 
     deinit { scratch.deallocate() }
@@ -169,7 +178,8 @@ private final class Loop {
     func run() {
         var failed = false
         serving: while true {
-            let waitMilliseconds: CInt = connections.isEmpty && listenerPausedUntil == nil ? -1 : 250
+            let waitMilliseconds: CInt =
+                waitingForNIO ? 5 : connections.isEmpty && listenerPausedUntil == nil ? -1 : 250
             let count = events.withUnsafeMutableBufferPointer {
                 epoll_wait(door.poller, $0.baseAddress, CInt($0.count), waitMilliseconds)
             }
@@ -208,6 +218,11 @@ private final class Loop {
     /// Takes every waiting connection (at most a batch); false after an error that ends serving.
     private func acceptAll() -> Bool {
         for _ in 0..<64 {
+            if door.server.backlogFull() {
+                epoll_ctl(door.poller, EPOLL_CTL_DEL, door.listener, nil)
+                waitingForNIO = true
+                return true
+            }
             let fd = accept4(door.listener, nil, nil, CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
             guard fd >= 0 else {
                 switch errno {
@@ -215,6 +230,7 @@ private final class Loop {
                 case EINTR, ECONNABORTED, EPROTO: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     door.logger.warning("cannot accept a connection; pausing", metadata: ["error": "\(errnoText())"])
+                    guard listenerPausedUntil == nil else { return true }
                     epoll_ctl(door.poller, EPOLL_CTL_DEL, door.listener, nil)
                     listenerPausedUntil = Self.monotonic() + Self.acceptPause
                     return true
@@ -263,8 +279,8 @@ private final class Loop {
             close(connection)
             return
         }
-        if connection.draining {
-            connection.deadline = Self.monotonic() + lingerIdle
+        if let until = connection.drainingUntil {
+            connection.deadline = min(Self.monotonic() + lingerIdle, until)
             return
         }
         answer(connection, UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
@@ -335,9 +351,10 @@ private final class Loop {
             return
         }
         shutdown(connection.fd, CInt(SHUT_WR))
-        connection.draining = true
+        let now = Self.monotonic()
+        connection.drainingUntil = now + lingerTotal
         connection.unread = []
-        connection.deadline = Self.monotonic() + lingerIdle
+        connection.deadline = now + lingerIdle
         door.watch(connection.fd, FrontDoor.input, .modify)
     }
 
@@ -360,7 +377,11 @@ private final class Loop {
         let now = Self.monotonic()
         if let until = listenerPausedUntil, now >= until {
             listenerPausedUntil = nil
-            door.watch(door.listener, FrontDoor.input, .add)
+            if !waitingForNIO { door.watch(door.listener, FrontDoor.input, .add) }
+        }
+        if waitingForNIO, !door.server.backlogFull() {
+            waitingForNIO = false
+            if listenerPausedUntil == nil { door.watch(door.listener, FrontDoor.input, .add) }
         }
         guard now >= nextSweep, !connections.isEmpty else { return }
         nextSweep = now + Self.sweepInterval

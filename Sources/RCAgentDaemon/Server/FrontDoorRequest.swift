@@ -49,7 +49,8 @@ enum FrontDoorRequest {
             while valueEnd > valueStart, bytes[valueEnd - 1] == space || bytes[valueEnd - 1] == tab { valueEnd -= 1 }
             let value = valueStart..<valueEnd
             index += 2
-            guard index - fieldsStart <= limits.maximumHeaderBytes else { return nil }
+            // NIO counts the target with the fields against the limit (the lines' bytes are more).
+            guard target.count + index - fieldsStart <= limits.maximumHeaderBytes else { return nil }
             // A field that may appear once and matters, seen twice, or one that changes how the
             // request is framed or the connection handled: the router's.
             if equalsIgnoringCase(bytes, name, "connection") {
@@ -65,8 +66,9 @@ enum FrontDoorRequest {
                 guard !contentLength, value.count == 1, bytes[value.lowerBound] == UInt8(ascii: "0") else { return nil }
                 contentLength = true
             } else if equalsIgnoringCase(bytes, name, "expect") || equalsIgnoringCase(bytes, name, "transfer-encoding")
-                || equalsIgnoringCase(bytes, name, "upgrade")
+                || equalsIgnoringCase(bytes, name, "upgrade") || equalsIgnoringCase(bytes, name, "proxy-connection")
             {
+                // llhttp reads `Proxy-Connection` as `Connection`.
                 return nil
             }
         }
