@@ -2,10 +2,12 @@
 # `standin` (rc-stand-in) and `bench` (rc-bench) first.
 
 # start_standin WORK AGENT: the stand-in on loopback with a made-up client, and AGENT logged in to
-# it; the secret goes in through stdin only. Sets standin_pid and tenant.
+# it; the secret goes in through stdin only. Sets standin_pid, tenant and standin_secret (the
+# made-up client's secret, for an agent that must take it from its environment).
 start_standin() {
     local work=$1 agent=$2 secret port
     secret="bench-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+    standin_secret=$secret
     printf 'bench-client:%s\n' "$secret" | "$standin" --clients-file - >"$work/standin.out" 2>"$work/standin.err" &
     standin_pid=$!
     for _ in $(seq 1 200); do grep -q '^port=' "$work/standin.out" 2>/dev/null && break; sleep 0.05; done

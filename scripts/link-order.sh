@@ -38,7 +38,10 @@ sock="$XDG_RUNTIME_DIR/rc-link-order/agent.sock"
 mkdir -p "$(dirname "$sock")" && chmod 700 "$(dirname "$sock")"
 export RC_AGENT_SOCK="$sock" RC_AGENT_NO_AUTOSTART=1
 
-valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/callgrind.daemon" \
+# Under valgrind /proc/self/exe is valgrind's own tool, so the agent cannot start its keyring
+# helper: it takes the made-up client's credentials from its environment (the `env` backend).
+RC_CLIENT_ID=bench-client RC_CLIENT_SECRET=$standin_secret RC_AGENT_URL=$tenant \
+    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/callgrind.daemon" \
     --dump-before="*16ServedTokenAuditC5flush3now*" "$agent" daemon --socket "$sock" 2>"$work/agent.log" &
 agent_pid=$!
 for _ in $(seq 1 600); do curl -sf --unix-socket "$sock" http://localhost/healthz >/dev/null 2>&1 && break; sleep 0.1; done
@@ -52,7 +55,8 @@ curl -s -H 'Accept: text/plain' --unix-socket "$sock" http://localhost/v1/token 
 "$bench" burst --socket "$sock" --concurrent 100 >/dev/null
 "$bench" bad-input --socket "$sock" --count 2000 --slowloris 2 --slowloris-seconds 1 >/dev/null
 profile token "$agent" token >/dev/null
-profile status "$agent" status >/dev/null
+# The agent lists the keyring through its helper, which cannot run under valgrind: an error here.
+profile status "$agent" status >/dev/null || true
 profile exec "$agent" exec -- true
 # The agent's profile is dumped when a stop flushes the audit (and so is the one of its first
 # 60 s if that takes longer): under valgrind the rest of a stop can take minutes.

@@ -244,9 +244,12 @@ import Glibc
     /// The request deadline runs again from each answer: a keep-alive connection that asks late
     /// in its first deadline is not cut off at that deadline, but one request timeout after its
     /// answer — for an answer from the fast path and one from the router alike.
+    ///
+    /// The request comes 1.5 s into a 4 s deadline: a loaded machine that runs the test's thread
+    /// late (it once came after a 2 s deadline) still sends it in time.
     @Test func theRequestDeadlineRestartsAfterEachAnswer() async throws {
         var limits = AgentServerLimits()
-        limits.requestTimeout = .seconds(2)
+        limits.requestTimeout = .seconds(4)
         try await InProcessAgent.withAgent(limits: limits) { agent, _, _ in
             #expect(try await curl(agent.socket, "/v1/token?format=text").status == 200)  // cached from now on
             for target in ["/v1/token?profile=default&format=text", "/healthz"] {
@@ -265,7 +268,7 @@ import Glibc
                 }
                 #expect(head.hasPrefix("HTTP/1.1 200"), "\(target): \(head)")
                 #expect(rest.ending == .closed && rest.text.isEmpty, "\(target): \(rest)")
-                #expect(seconds >= 1.9, "\(target): closed \(seconds) s after the answer, before the 2 s deadline")
+                #expect(seconds >= 3.9, "\(target): closed \(seconds) s after the answer, before the 4 s deadline")
             }
         }
     }

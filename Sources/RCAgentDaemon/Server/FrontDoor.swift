@@ -12,8 +12,8 @@ import Synchronization
 /// and the router for good, so everything but the fast path is served as before.
 ///
 /// Why: NIO spends a channel, a pipeline and a hop to another event loop on every connection;
-/// that capped a connection per token at about half of ssh-agent's rate, with the bare NIO
-/// server no faster (docs/ARCHITECTURE.md, "The front door").
+/// that held a connection per token to 0.4× ssh-agent's rate, the bare NIO server itself to about
+/// half of it (docs/ARCHITECTURE.md, "One `GET /v1/token`, from accept to answer").
 ///
 /// What it keeps of the server's rules: the peer-uid check on every connection before anything
 /// is parsed; the connection limit (its connections count with NIO's); the request timeout (an
