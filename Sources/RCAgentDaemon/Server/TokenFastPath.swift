@@ -43,7 +43,11 @@ public struct TokenFastPath: Sendable {
     /// A `GET /v1/token` the fast path may answer: its parameters and what else the answer
     /// depends on.
     struct Request {
-        var query: [String: String]
+        /// The parameters the fast path reads, each at most once (any other parameter is the
+        /// router's).
+        var profile: String?
+        var minValid: String?
+        var format: String?
         /// The `Accept` field.
         var accept: String?
         /// `Connection: close`: the connection ends after the answer.
@@ -53,9 +57,8 @@ public struct TokenFastPath: Sendable {
     /// The answer to `request` from the snapshot, with the profile it is for; nil: the router
     /// answers it.
     func answer(_ request: Request, now: Date, memo: inout ConnectionMemo?) -> (answer: EncodedAnswer, profile: String)? {
-        let query = request.query
-        guard let known = profiles.known(query["profile"]), ProfileName.isValid(known.profile),
-            let minValid = try? TokenRoutes.minValid(raw: query["min_valid"])
+        guard let known = profiles.known(request.profile), ProfileName.isValid(known.profile),
+            let minValid = try? TokenRoutes.minValid(raw: request.minValid)
         else { return nil }
         guard let snapshot = snapshots.snapshot(profile: known.profile) else {
             encoded.forget(known.profile)
@@ -63,7 +66,7 @@ public struct TokenFastPath: Sendable {
         }
         guard snapshot.serves(minValid: minValid, at: now) else { return nil }
         let response = TokenResponse(snapshot, now: now, policy: known.policy)
-        let text = TokenRoutes.wantsText(format: query["format"], accept: request.accept)
+        let text = TokenRoutes.wantsText(format: request.format, accept: request.accept)
         // The JSON changes once a second (expires_in): a keep-alive connection looks an answer up
         // in the shared ones (under their lock) at most that often.
         if let memo, memo.text == text, memo.response == response { return (memo.answer, known.profile) }
@@ -84,23 +87,36 @@ public struct TokenFastPath: Sendable {
     }
 
     /// A `GET` of `path` with these fields as a request the fast path may answer, else nil.
-    /// Percent-encoding and duplicate parameters are left to the router.
+    /// Percent-encoding, duplicate parameters and parameters other than `profile`, `min_valid` and
+    /// `format` are left to the router.
     static func request(path: String, connection: String?, accept: String?) -> Request? {
         // `Connection: close` exactly as the router reads it (then the connection ends after the answer).
         guard path.hasPrefix("/v1/token"), connection == nil || connection == "close" else { return nil }
         let rest = path.utf8.dropFirst("/v1/token".utf8.count)
-        var query: [String: String] = [:]
+        var request = Request(accept: accept, closes: connection != nil)
         if let first = rest.first {
             guard first == UInt8(ascii: "?") else { return nil }
             for pair in rest.dropFirst().split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false) {
                 guard !pair.contains(UInt8(ascii: "%")), !pair.contains(UInt8(ascii: "+")),
                     let equals = pair.firstIndex(of: UInt8(ascii: "=")), equals != pair.startIndex,
-                    let key = String(pair[..<equals]), let value = String(pair[pair.index(after: equals)...]),
-                    query.updateValue(value, forKey: key) == nil
+                    let value = String(pair[pair.index(after: equals)...])
                 else { return nil }
+                let key = pair[..<equals]
+                let slot: WritableKeyPath<Request, String?>
+                if key.elementsEqual("profile".utf8) {
+                    slot = \.profile
+                } else if key.elementsEqual("min_valid".utf8) {
+                    slot = \.minValid
+                } else if key.elementsEqual("format".utf8) {
+                    slot = \.format
+                } else {
+                    return nil
+                }
+                guard request[keyPath: slot] == nil else { return nil }
+                request[keyPath: slot] = value
             }
         }
-        return Request(query: query, accept: accept, closes: connection != nil)
+        return request
     }
 }
 
