@@ -234,12 +234,10 @@ public final class AgentSocketServer: Service, Sendable {
                 }
             },
             closed: { [self] in
-                let ended = connections.withLock { open in
+                changeConnections { open in
                     open.atFrontDoor -= 1
                     memoryRelease?.closed(remaining: open.count)
-                    return open.ended
                 }
-                if ended { routed.continuation.finish() }
             },
             handOff: { [self] fd, read, peer in
                 connections.withLock { open in
@@ -325,11 +323,7 @@ public final class AgentSocketServer: Service, Sendable {
                 answered()
                 close(fd)
                 guard peer != nil else { return }
-                let ended = connections.withLock { open in
-                    open.handingOver -= 1
-                    return open.ended
-                }
-                if ended { routed.continuation.finish() }
+                changeConnections { $0.handingOver -= 1 }
             }
     }
 
@@ -420,19 +414,17 @@ public final class AgentSocketServer: Service, Sendable {
                 open.handingOver -= 1
             } else {
                 guard open.count < limits.maximumConnections else { return (false, open.stopping) }
-                memoryRelease?.opened(count: open.count + 1)
             }
             open.channels[id] = channel
+            if !handedOver { memoryRelease?.opened(count: open.count) }
             return (true, open.stopping)
         }
         guard admitted else { return false }
         channel.closeFuture.whenComplete { _ in
-            let ended = self.connections.withLock { open in
+            self.changeConnections { open in
                 open.channels.removeValue(forKey: id)
                 self.memoryRelease?.closed(remaining: open.count)
-                return open.ended
             }
-            if ended { self.routed.continuation.finish() }
         }
         // Set up while the server stops: ends like the others.
         if stopping { closeGracefully(channel) }
@@ -443,12 +435,20 @@ public final class AgentSocketServer: Service, Sendable {
     /// keep-alive connection ends now) and closes whatever is left after the grace period; the
     /// stream of routed connections ends with the last one.
     private func closeConnectionsGracefully() {
-        let (open, ended) = connections.withLock { open in
+        let open = changeConnections { open in
             open.stopping = true
-            return (Array(open.channels.values), open.ended)
+            return Array(open.channels.values)
         }
-        if ended { routed.continuation.finish() }
         for channel in open { closeGracefully(channel) }
+    }
+
+    /// Changes the connections' state under its lock; once the last connection has gone after
+    /// the listener closed, the stream of routed connections ends.
+    @discardableResult
+    private func changeConnections<Result>(_ change: (inout OpenConnections) -> Result) -> Result {
+        let (result, ended) = connections.withLock { open in (change(&open), open.ended) }
+        if ended { routed.continuation.finish() }
+        return result
     }
 
     private func closeGracefully(_ channel: any Channel) {

@@ -152,10 +152,12 @@ private final class Loop {
     private var connections: [CInt: Connection] = [:]
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 1024, alignment: 16)
     private var events = [epoll_event](repeating: epoll_event(), count: 64)
-    /// The listener is unwatched until then after running out of descriptors or memory.
+    /// Accepting pauses until then after running out of descriptors or memory.
     private var listenerPausedUntil: UInt64?
-    /// The listener is unwatched while NIO catches up with the connections handed to it.
+    /// Accepting pauses while NIO catches up with the connections handed to it.
     private var waitingForNIO = false
+    /// The poller watches the listener: it does unless accepting pauses for either reason.
+    private var listenerWatched = true
     private var nextSweep: UInt64 = 0
     private let timeout: UInt64
     private let lingerIdle: UInt64
@@ -219,8 +221,8 @@ private final class Loop {
     private func acceptAll() -> Bool {
         for _ in 0..<64 {
             if door.server.backlogFull() {
-                epoll_ctl(door.poller, EPOLL_CTL_DEL, door.listener, nil)
                 waitingForNIO = true
+                watchListenerIfAccepting()
                 return true
             }
             let fd = accept4(door.listener, nil, nil, CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
@@ -230,9 +232,8 @@ private final class Loop {
                 case EINTR, ECONNABORTED, EPROTO: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     door.logger.warning("cannot accept a connection; pausing", metadata: ["error": "\(errnoText())"])
-                    guard listenerPausedUntil == nil else { return true }
-                    epoll_ctl(door.poller, EPOLL_CTL_DEL, door.listener, nil)
                     listenerPausedUntil = Self.monotonic() + Self.acceptPause
+                    watchListenerIfAccepting()
                     return true
                 default:
                     door.logger.error("the listening socket failed; stopping", metadata: ["error": "\(errnoText())"])
@@ -292,9 +293,9 @@ private final class Loop {
         var offset = 0
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let now = door.fastPath?.clock.now()
-            guard let fastPath = door.fastPath, let now, let (request, length) = FrontDoorRequest.parse(rest, limits: door.limits),
-                let served = fastPath.answer(request, now: now, memo: &connection.memo)
+            // The clock is read only for a request the front door may answer.
+            guard let fastPath = door.fastPath, let (request, length) = FrontDoorRequest.parse(rest, limits: door.limits),
+                case let now = fastPath.clock.now(), let served = fastPath.answer(request, now: now, memo: &connection.memo)
             else {
                 handOff(connection, read: Array(rest))
                 return
@@ -375,17 +376,24 @@ private final class Loop {
     /// Closes the connections past their deadline and watches the listener again after a pause.
     private func housekeeping() {
         let now = Self.monotonic()
-        if let until = listenerPausedUntil, now >= until {
-            listenerPausedUntil = nil
-            if !waitingForNIO { door.watch(door.listener, FrontDoor.input, .add) }
-        }
-        if waitingForNIO, !door.server.backlogFull() {
-            waitingForNIO = false
-            if listenerPausedUntil == nil { door.watch(door.listener, FrontDoor.input, .add) }
-        }
+        if let until = listenerPausedUntil, now >= until { listenerPausedUntil = nil }
+        if waitingForNIO, !door.server.backlogFull() { waitingForNIO = false }
+        watchListenerIfAccepting()
         guard now >= nextSweep, !connections.isEmpty else { return }
         nextSweep = now + Self.sweepInterval
         for connection in connections.values where connection.deadline <= now { close(connection) }
+    }
+
+    /// Watches the listener while accepting is not paused, and only then.
+    private func watchListenerIfAccepting() {
+        let accepting = listenerPausedUntil == nil && !waitingForNIO
+        guard accepting != listenerWatched else { return }
+        if accepting {
+            door.watch(door.listener, FrontDoor.input, .add)
+        } else {
+            epoll_ctl(door.poller, EPOLL_CTL_DEL, door.listener, nil)
+        }
+        listenerWatched = accepting
     }
 
     private static func monotonic() -> UInt64 {
