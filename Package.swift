@@ -98,7 +98,10 @@ let package = Package(
         // the logged-in-agent fixture.
         .target(
             name: "RCAgentTestSupport",
-            dependencies: ["RCAgentCore", "RCAgentDaemon", "RCAgentClient", "RCAgentLive", "RiskCloudStandIn"],
+            dependencies: [
+                "RCAgentCore", "RCAgentDaemon", "RCAgentClient", "RCAgentLive", "RiskCloudStandIn",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/RCAgentTestSupport"
         ),
         // The local Risk Cloud stand-in: tests and `make demo` only, never installed.
@@ -106,6 +109,7 @@ let package = Package(
             name: "RiskCloudStandIn",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 // The TLS mode: the diagnosed TLS cases (wrong host, unknown CA, expired) end to end.
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

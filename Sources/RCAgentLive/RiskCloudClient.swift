@@ -40,13 +40,18 @@ public struct RiskCloudClient: TokenFetching {
     public let settings: HTTPSettings
     private let clock: any AgentClock
     private let transport: Transport
+    /// The loops the HTTP clients' connections are on (a streamed request body is paced by them).
+    private let eventLoops: [any EventLoop]
 
     /// Creates the HTTP clients. Throws ``RiskCloudError`` (`bad_config`) when the CA bundle or proxy cannot be used.
-    /// - Parameter caContent: the CA bundle's bytes when the caller has read them already (the
-    ///   agent, which compares them later); nil: read `settings`' `ca_file` here.
-    public init(settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock(), caContent known: Data? = nil)
-        throws
-    {
+    /// - Parameters:
+    ///   - caContent: the CA bundle's bytes when the caller has read them already (the agent,
+    ///     which compares them later); nil: read `settings`' `ca_file` here.
+    ///   - eventLoopGroup: where the connections run.
+    public init(
+        settings: HTTPSettings = HTTPSettings(), clock: any AgentClock = SystemClock(), caContent known: Data? = nil,
+        eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup
+    ) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         // TLS 1.0 and 1.1 are deprecated (RFC 8996); a tenant or proxy offering only those is refused.
         tls.minimumTLSVersion = .tlsv12
@@ -71,9 +76,10 @@ public struct RiskCloudClient: TokenFetching {
                 timeout: .init(connect: Self.amount(settings.connectTimeout), read: Self.amount(settings.readTimeout)),
                 connectionPool: pool, proxy: proxy?.ahcProxy)
             configuration.httpVersion = .http1Only
-            return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            return HTTPClient(eventLoopGroup: eventLoopGroup, configuration: configuration)
         }
         self.settings = settings
+        self.eventLoops = Array(eventLoopGroup.makeIterator())
         self.clock = clock
         self.transport = Transport(
             direct: makeClient(proxy: nil), proxied: proxy.map { makeClient(proxy: $0) }, proxy: proxy)
@@ -189,7 +195,7 @@ public struct RiskCloudClient: TokenFetching {
         case .bytes(let bytes): request.body = .bytes(ByteBuffer(bytes: bytes))
         case .stream(let chunks, let length):
             let declared: HTTPClientRequest.Body.Length = length.map { .known(Int64($0)) } ?? .unknown
-            request.body = .stream(chunks, length: declared)
+            request.body = .stream(PacedBody(chunks: chunks, pacing: EventLoopPacing(eventLoops: eventLoops)), length: declared)
         }
         if body != nil { request.headers.add(name: "Content-Type", value: "application/json") }
         Self.add(headers: headers, token: token, to: &request)
@@ -327,3 +333,30 @@ public struct RiskCloudClient: TokenFetching {
 }
 
 extension RiskCloudClient: TenantRequesting, TenantStreaming {}
+
+/// A streamed request body that AsyncHTTPClient reads no faster than its connection's event loop
+/// writes it (``EventLoopPacing``, on every loop the connection may be on): its body writer does
+/// not wait for a write while it believes the connection writable, so a busy loop would let it
+/// take a whole upload from the caller into memory.
+private struct PacedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+
+    let chunks: any AsyncSequence<ByteBuffer, any Error> & Sendable
+    let pacing: EventLoopPacing
+
+    func makeAsyncIterator() -> Iterator { Iterator(chunks: chunks.makeAsyncIterator(), pacing: pacing) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var chunks: any AsyncIteratorProtocol<ByteBuffer, any Error>
+        var pacing: EventLoopPacing
+        /// The chunk returned last, which AsyncHTTPClient has handed to the loop when it asks for the next.
+        var handed = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            try await pacing.wrote(handed)
+            let chunk = try await chunks.next()
+            handed = chunk?.readableBytes ?? 0
+            return chunk
+        }
+    }
+}

@@ -4,15 +4,19 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import NIOCore
 import NIOSSL
 
-/// The request context the stand-in needs: a way to drop the connection (for `closeConnection`).
+/// The request context the stand-in needs: a way to drop the connection (for `closeConnection`),
+/// and its event loop.
 public struct StandInContext: InitializableFromSource {
     let closeConnection: @Sendable () async -> Void
+    let eventLoop: any EventLoop
 
     public init(source: ApplicationRequestContextSource) {
         let channel = source.channel
         closeConnection = { try? await channel.close().get() }
+        eventLoop = channel.eventLoop
     }
 }
 
@@ -109,7 +113,8 @@ struct StandInResponder: HTTPResponder {
         }
         let origin = scheme + "://" + (request.head.authority ?? "127.0.0.1")
         if path == "/api/v2/records", await state.recordPadding > 0 {
-            return await paddedRecords(page: numbers["page"]!, size: numbers["size"]!, url: origin + path)
+            return await paddedRecords(
+                page: numbers["page"]!, size: numbers["size"]!, url: origin + path, eventLoop: context.eventLoop)
         }
         let items: [[String: Any]]
         if path == "/api/v2/records" {
@@ -173,7 +178,10 @@ struct StandInResponder: HTTPResponder {
 
     /// A records page whose records carry ``StandInState/recordPadding`` bytes each, written record
     /// by record as the connection takes them (never whole) and counted in ``StandInState/streamedBodyBytes``.
-    private func paddedRecords(page: Int, size: Int, url: String) async -> Response {
+    /// A record counts once `eventLoop` has handed it to the connection: the body writer returns
+    /// before that, and on a busy loop its writes would queue unseen (as the agent's proxy paces
+    /// its writes, `EventLoopPacing`).
+    private func paddedRecords(page: Int, size: Int, url: String, eventLoop: any EventLoop) async -> Response {
         let total = await state.recordCount
         let padding = String(repeating: "x", count: await state.recordPadding)
         var frame = Self.frame(total: total, page: page, size: size, url: url)
@@ -187,6 +195,7 @@ struct StandInResponder: HTTPResponder {
         let body = ResponseBody { writer in
             func send(_ text: String) async throws {
                 try await writer.write(ByteBuffer(string: text))
+                try await eventLoop.submit {}.get()
                 await state.countStreamed(bytes: text.utf8.count)
             }
             try await send(head)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import RiskCloudStandIn
 import Synchronization
 import Testing
@@ -243,6 +244,76 @@ import RCAgentTestSupport
             #expect(Array(first.prefix(12)) == Array(#"{"content":["#.utf8))
             #expect(rest.suffix(1) == [UInt8(ascii: "}")])
         }
+    }
+
+    /// The agent's event loop falling behind (a busy machine: other connections, or no core free)
+    /// must not let the proxy read the tenant's answer faster than its caller takes it. The
+    /// caller here reads nothing while the loop that writes to it is held for 1.5 s: the
+    /// stand-in may produce only what the caller's socket, the kernel's buffers on the loopback
+    /// connection and a little more can hold, as in ``aLargeAnswerIsStreamedNotHeldWhole``.
+    @Test func aBusyEventLoopDoesNotLetTheProxyRunAheadOfItsCaller() async throws {
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        try await InProcessAgent.withAgent(eventLoops: .init(server: loop)) { agent, state, _ in
+            await state.setRecordCount(1000)
+            await state.setRecordPadding(bytes: 64 * 1024)
+            let download = try StreamingCurl(socket: agent.socket, target: Self.recordsPath + "?page=0&size=1000")
+            while await state.streamedBodyBytes == 0 { try await Task.sleep(for: .milliseconds(1)) }
+            let held = loop.next().submit { usleep(1_500_000) }
+            try await Task.sleep(for: .milliseconds(1_400))
+            let producedWhileHeld = await state.streamedBodyBytes
+            try await held.get()
+            let body = await download.readToEnd()
+            #expect(download.finish() == 0)
+            let total = await state.streamedBodyBytes
+            #expect(body.count == total)
+            let kernel = try Self.tcpBufferMaximum("rmem") + Self.tcpBufferMaximum("wmem")
+            let bound = (1 << 20) + kernel + (4 << 20)
+            #expect(bound < total, "the kernel could hold the whole body (\(kernel) bytes): nothing to tell apart")
+            #expect(
+                producedWhileHeld <= bound,
+                "the stand-in had produced \(producedWhileHeld) of \(total) bytes (the kernel holds at most \(kernel))")
+        }
+        try await loop.shutdownGracefully()
+    }
+
+    /// The other way round: while the loop that writes to the tenant is held for 1.5 s, the
+    /// proxy takes no more of a 64 MiB upload from its caller than a few MiB (the caller's socket,
+    /// NIO's reads, the pacing); all of it still arrives.
+    @Test func aBusyEventLoopDoesNotLetTheProxyTakeAnUploadFasterThanItSendsIt() async throws {
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        try await InProcessAgent.withAgent(eventLoops: .init(tenant: loop)) { agent, state, _ in
+            #expect(try await proxyCurl(agent.socket, Self.recordsPath).status == 200, "the token and a connection exist")
+            let size = 64 << 20
+            let fd = try AgentSocket.connect(agent.socket)
+            defer { close(fd) }
+            let sent = Atomic(0)
+            let head = "POST /v1/proxy/default/api/v2/uploads HTTP/1.1\r\nHost: localhost\r\n"
+                + "Content-Type: application/octet-stream\r\nContent-Length: \(size)\r\n\r\n"
+            let upload = Task {
+                await onOwnThread {
+                    _ = Array(head.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
+                    while sent.load(ordering: .relaxed) < size {
+                        let count = chunk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                        guard count > 0 else { return }
+                        sent.add(count, ordering: .relaxed)
+                    }
+                    shutdown(fd, Int32(SHUT_WR))
+                }
+            }
+            while sent.load(ordering: .relaxed) < 4 << 20 { try await Task.sleep(for: .milliseconds(1)) }
+            let sentBefore = sent.load(ordering: .relaxed)
+            let held = loop.next().submit { usleep(1_500_000) }
+            try await Task.sleep(for: .milliseconds(1_400))
+            let sentWhileHeld = sent.load(ordering: .relaxed) - sentBefore
+            try await held.get()
+            await upload.value
+            let answer = await onOwnThread { readAll(fd, guardSeconds: 30).text }
+            #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer.prefix(200))")
+            #expect(await state.uploads.last?.bytes == size)
+            #expect(sentWhileHeld <= 16 << 20, "the caller sent \(sentWhileHeld) bytes while the tenant's loop was held")
+        }
+        try await loop.shutdownGracefully()
     }
 
     /// The largest buffer the kernel lets a TCP socket grow to: `net.ipv4.tcp_rmem` or `tcp_wmem`'s third value.

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import RCAgentCore
 import RCAgentDaemon
 import RCAgentLive
@@ -28,6 +30,17 @@ package enum InProcessAgent {
         package var socket: String { path + "/agent/agent.sock" }
     }
 
+    /// Where the agent's connections run: its socket's (`server`) and the tenant's (`tenant`).
+    package struct AgentEventLoops: Sendable {
+        package var server: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        package var tenant: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+        package init(server: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tenant: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+            self.server = server
+            self.tenant = tenant
+        }
+    }
+
     /// A running agent server; `stop()` cancels it and waits until it has finished.
     package struct Agent {
         package let socket: String
@@ -46,13 +59,14 @@ package enum InProcessAgent {
     package static func startAgent(
         listener: AgentListener, socketPath: String, standInURL: String, limits: AgentServerLimits = AgentServerLimits(),
         allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit"),
-        memory: (any MemoryReleasing)? = nil, wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 }
+        memory: (any MemoryReleasing)? = nil, eventLoops: AgentEventLoops = AgentEventLoops(),
+        wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 }
     ) async throws -> Agent {
         let store = wrapStore(AgentMemoryStore([
             StoredCredential(
                 profile: "default", clientID: clientID, url: standInURL, secret: Secret(secret), created: Date())
         ]))
-        let client = try RiskCloudClient()
+        let client = try RiskCloudClient(eventLoopGroup: eventLoops.tenant)
         let cache = TokenCache(store: store, fetcher: client, clock: SystemClock())
         let profiles = try AgentProfiles(load: { ["default": standInURL] })
         var api = AgentAPI(
@@ -63,7 +77,7 @@ package enum InProcessAgent {
         let server = AgentSocketServer(
             listener: listener, responder: api.router().buildResponder(), tokenFastPath: api.tokenFastPath(),
             limits: limits, allowedUIDs: { allowedUIDs },
-            onListening: { readyContinuation.yield() }, memory: memory)
+            onListening: { readyContinuation.yield() }, memory: memory, eventLoopGroup: eventLoops.server)
         let task = Task {
             defer { readyContinuation.finish() }
             try await server.run()
@@ -80,7 +94,8 @@ package enum InProcessAgent {
     package static func withAgent(
         state: StandInState = StandInState(), limits: AgentServerLimits = AgentServerLimits(),
         allowedUIDs: Set<UInt32> = [getuid()], audit: Logger = Logger(label: "rc-agent.audit"),
-        memory: (any MemoryReleasing)? = nil, wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 },
+        memory: (any MemoryReleasing)? = nil, eventLoops: AgentEventLoops = AgentEventLoops(),
+        wrapStore: (AgentMemoryStore) -> any CredentialStore = { $0 },
         _ body: (Agent, StandInState, TempDir) async throws -> Void
     ) async throws {
         await state.addClient(id: clientID, secret: secret)
@@ -89,7 +104,7 @@ package enum InProcessAgent {
         try await withStandIn(state) { url in
             let agent = try await startAgent(
                 listener: .path(dir.socket), socketPath: dir.socket, standInURL: url, limits: limits, allowedUIDs: allowedUIDs,
-                audit: audit, memory: memory, wrapStore: wrapStore)
+                audit: audit, memory: memory, eventLoops: eventLoops, wrapStore: wrapStore)
             do {
                 try await body(agent, state, dir)
                 try await agent.stop()

@@ -111,7 +111,9 @@ struct ProxyRoutes: Sendable {
             logged["status"] = "\(upstream.status)"
             if let diagnosis { logged["diagnosis"] = "\(diagnosis.code)" }
             audit.info("proxied", metadata: logged.merging(Self.peerMetadata(context.peer)) { $1 })
-            return response(for: upstream, diagnosis: diagnosis?.code.name, logged: logged, slot: slot)
+            return response(
+                for: upstream, diagnosis: diagnosis?.code.name, logged: logged, slot: slot,
+                pacing: EventLoopPacing(eventLoops: context.eventLoop.map { [$0] } ?? []))
         } catch let error as any RCAgentError {
             let status = error.code.httpStatus
             logged["status"] = "\(status)"
@@ -125,10 +127,11 @@ struct ProxyRoutes: Sendable {
         }
     }
 
-    /// The caller's answer: the tenant's status and headers, the body passed on as it arrives;
-    /// `slot` is given back once it has been.
+    /// The caller's answer: the tenant's status and headers, the body passed on as the caller's
+    /// connection takes it (`pacing`); `slot` is given back once it has been.
     private func response(
-        for upstream: StreamingUpstreamResponse, diagnosis: String?, logged: Logger.Metadata, slot: ProxyStreams.Slot
+        for upstream: StreamingUpstreamResponse, diagnosis: String?, logged: Logger.Metadata, slot: ProxyStreams.Slot,
+        pacing: EventLoopPacing
     ) -> Response {
         var headers = HTTPFields()
         for header in Self.forwardable(upstream.headers)
@@ -140,8 +143,12 @@ struct ProxyRoutes: Sendable {
         let audit = self.audit
         let body = ResponseBody { writer in
             defer { slot.release() }
+            var pacing = pacing
             do {
-                for try await chunk in upstream.body { try await writer.write(chunk) }
+                for try await chunk in upstream.body {
+                    try await writer.write(chunk)
+                    try await pacing.wrote(chunk.readableBytes)
+                }
                 try await writer.finish(nil)
             } catch {
                 // The head is out: all that is left is to cut the connection, which tells the caller.

@@ -83,6 +83,9 @@ public struct AgentRequestContext: RequestContext {
         channel = source.channel
     }
 
+    /// The connection's event loop; nil where there is no connection.
+    var eventLoop: (any EventLoop)? { channel?.eventLoop }
+
     /// Tells a client that sent `Expect: 100-continue` to send its body (nothing otherwise): a
     /// route calls it once it knows it will read the body.
     func acceptBody() async {
