@@ -137,7 +137,8 @@ private final class Connection {
     var memo: TokenFastPath.ConnectionMemo?
     /// Read once, at the connection's first token (for the audit).
     lazy var executable = peer.executable
-    lazy var started = peer.startTime
+    /// Set at the connection's first token (for the audit).
+    var started: UInt64??
 
     init(fd: CInt, peer: PeerCredentials, deadline: UInt64) {
         self.fd = fd
@@ -150,6 +151,7 @@ private final class Connection {
 private final class Loop {
     private let door: FrontDoor
     private var connections: [CInt: Connection] = [:]
+    private let peers = PeerProcesses()
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 1024, alignment: 16)
     private var events = [epoll_event](repeating: epoll_event(), count: 64)
     /// Accepting pauses until then after running out of descriptors or memory.
@@ -300,9 +302,10 @@ private final class Loop {
                 handOff(connection, read: Array(rest))
                 return
             }
+            let started = connection.started ?? peers.started(connection.peer, connection: connection.fd)
+            connection.started = started
             fastPath.audit.served(
-                served.profile, peer: connection.peer, executable: connection.executable, started: connection.started,
-                now: now)
+                served.profile, peer: connection.peer, executable: connection.executable, started: started, now: now)
             offset += length
             connection.deadline = Self.monotonic() + timeout
             let after = UnsafeRawBufferPointer(rebasing: bytes[offset...])
