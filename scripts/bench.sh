@@ -42,6 +42,8 @@ results="$work/results"
 note() { printf '%s\n' "$*" | tee -a "$results"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# rss_parts PID: the anonymous and file-backed parts of the RSS (where a change comes from).
+rss_parts() { awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {print "anon_kb=" a " file_kb=" f}' "/proc/$1/status"; }
 
 . scripts/bench-lib.sh
 standin_pid=""
@@ -76,7 +78,7 @@ echo "== agent" >&2
 "$agent" daemon --socket "$sock" 2>"$work/agent.log" &
 agent_pid=$!
 wait_for_agent "$sock"
-note "rss label=start kb=$(rss_kb "$agent_pid")"
+note "rss label=start kb=$(rss_kb "$agent_pid") $(rss_parts "$agent_pid")"
 
 echo "== ssh-agent" >&2
 ssh_dir="$work/ssh"
@@ -128,7 +130,7 @@ done
 
 kill "$nio_pid" && wait "$nio_pid" 2>/dev/null || true
 nio_pid=""
-note "rss label=before_bursts kb=$(rss_kb "$agent_pid")"
+note "rss label=before_bursts kb=$(rss_kb "$agent_pid") $(rss_parts "$agent_pid")"
 
 if command -v perf >/dev/null; then
     echo "== profile (perf, 1 connection)" >&2
@@ -150,6 +152,7 @@ for n in 1 100 1000; do
     note "$line upstream_calls=$(($(counter) - before))"
 done
 curl -sf -X POST "$tenant/_standin/clear-failures"
+note "rss label=after_bursts kb=$(rss_kb "$agent_pid") $(rss_parts "$agent_pid")"
 
 echo "== whole-process cost" >&2
 commands=(
@@ -180,10 +183,11 @@ EOF
 tail -4 "$results" >&2
 
 echo "== memory" >&2
+note "rss label=after_processes kb=$(rss_kb "$agent_pid") $(rss_parts "$agent_pid")"
 # 10^6 cached-token requests in all (the side-by-side runs above come on top), then bad input:
 # a warm-up of 10^4 generated bad requests, then BENCH_BAD more; RSS after each.
 line=$("$bench" raw --socket "$sock" --connections 8 --requests 1000000 --seconds "$million_seconds" --label million)
-note "rss label=after_million kb=$(rss_kb "$agent_pid") $line"
+note "rss label=after_million kb=$(rss_kb "$agent_pid") $(rss_parts "$agent_pid") $line"
 # Each reading waits 6 s: the agent gives the allocator's freed memory back once its connections
 # have closed, at most every 5 s (AgentServerLimits.memoryReleaseChurn); what it keeps is the growth.
 "$bench" bad-input --socket "$sock" --count 10000 --slowloris 0 --pid "$agent_pid" >"$work/bad-warm"

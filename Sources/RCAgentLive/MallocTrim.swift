@@ -3,13 +3,13 @@ import RCAgentCore
 import RCAgentDaemon
 
 /// What the agent gives back after a burst of connections: the allocator's free memory
-/// (``MallocTrim``) and the pages of its own code that nothing is running (``IdleCodePages``).
+/// (``MallocTrim``) and the pages of code and read-only data that nothing is using (``CleanFilePages``).
 public struct AgentMemoryRelease: MemoryReleasing {
     public init() {}
 
     public func releaseFreeMemory() {
         MallocTrim().releaseFreeMemory()
-        IdleCodePages().releaseFreeMemory()
+        CleanFilePages().releaseFreeMemory()
     }
 }
 
@@ -28,44 +28,59 @@ private let mallocTrim = dlsym(nil, "malloc_trim").map {
     unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
 }
 
-/// Unmaps the executable's code from this process (`madvise(MADV_DONTNEED)` on its `r-xp`
-/// mappings); the code that runs next maps its pages again from the page cache, with minor faults.
+/// Unmaps the pages of read-only files that this process has not written to: code and read-only
+/// data of the executable and of the shared libraries (`madvise(MADV_DONTNEED)` on each `r-xp` or
+/// `r--p` file mapping whose `Anonymous` in `/proc/self/smaps` is 0). What runs next maps its pages
+/// again from the page cache, with minor faults.
 ///
-/// Why: the kernel maps code in windows around each page that runs, so start-up, the commands'
-/// code and the error paths a burst went through stay resident for the agent's life: most of its
-/// RSS once the heap is small (docs/ARCHITECTURE.md, "What a process loads at start"). The pages
-/// stay in the page cache, shared with every other `rc-agent` process; nothing is read from disk
-/// again. Only code is touched (never data, RELRO or the heap), and only the executable's own
-/// (shared libraries are other processes' too). A breakpoint a debugger or uprobe placed in the
-/// code is a private copy of its page and is dropped with it.
-public struct IdleCodePages: MemoryReleasing {
+/// Why: the kernel maps a file in windows around each page touched (more with large folios), so
+/// start-up, the commands' code and the error paths a burst went through stay resident for the
+/// agent's life: most of its RSS once the heap is small (docs/ARCHITECTURE.md, "What a process
+/// loads at start"). Dropping such a page is what the kernel's own reclaim does with it: every
+/// page of these mappings is the file's. A mapping with an anonymous page (RELRO, relocated and
+/// then made read-only; a page a debugger or uprobe wrote a breakpoint into) is left whole. The
+/// pages stay in the page cache, shared with every other process; nothing is read from disk again.
+public struct CleanFilePages: MemoryReleasing {
     public init() {}
 
     public func releaseFreeMemory() {
-        var executable = stat()
-        guard stat("/proc/self/exe", &executable) == 0 else { return }
-        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+        let fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        guard let maps = try? FileDescriptorIO.read(fd, upTo: 1 << 20) else { return }
-        for range in Self.codeRanges(maps: maps, inode: UInt64(executable.st_ino)) {
+        guard let smaps = try? FileDescriptorIO.read(fd, upTo: 8 << 20) else { return }
+        for range in Self.cleanRanges(smaps: smaps) {
             _ = madvise(UnsafeMutableRawPointer(bitPattern: range.lowerBound), range.count, MADV_DONTNEED)
         }
     }
 
-    /// The address ranges of the `r-xp` mappings of the file with `inode` in a `/proc/PID/maps`.
-    static func codeRanges(maps: [UInt8], inode: UInt64) -> [Range<UInt>] {
-        maps.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            // start-end perms offset dev inode path
+    /// The read-only file mappings (`r-xp`, `r--p`) in a `/proc/PID/smaps` none of whose pages
+    /// this process has written (`Anonymous: 0 kB`): every page is the file's, and the kernel
+    /// may drop them as it pleases. RELRO (relocated, then made read-only) has anonymous pages
+    /// and is never picked.
+    static func cleanRanges(smaps: [UInt8]) -> [Range<UInt>] {
+        var ranges: [Range<UInt>] = []
+        var candidate: Range<UInt>?
+        for line in smaps.split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 5, omittingEmptySubsequences: true)
-            guard fields.count >= 6, fields[1].elementsEqual("r-xp".utf8),
-                UInt64(String(decoding: fields[4], as: UTF8.self)) == inode
-            else { return nil }
-            let bounds = fields[0].split(separator: UInt8(ascii: "-"))
+            guard let first = fields.first else { continue }
+            if first.last == UInt8(ascii: ":") {
+                if first.elementsEqual("Anonymous:".utf8), let range = candidate {
+                    if fields.count >= 2, fields[1].elementsEqual("0".utf8) { ranges.append(range) }
+                    candidate = nil
+                }
+                continue
+            }
+            // start-end perms offset dev inode path
+            candidate = nil
+            guard fields.count >= 6, fields[1].elementsEqual("r-xp".utf8) || fields[1].elementsEqual("r--p".utf8),
+                !fields[4].elementsEqual("0".utf8)
+            else { continue }
+            let bounds = first.split(separator: UInt8(ascii: "-"))
             guard bounds.count == 2, let start = UInt(String(decoding: bounds[0], as: UTF8.self), radix: 16),
                 let end = UInt(String(decoding: bounds[1], as: UTF8.self), radix: 16), start < end
-            else { return nil }
-            return start..<end
+            else { continue }
+            candidate = start..<end
         }
+        return ranges
     }
 }
