@@ -223,9 +223,7 @@ import RCAgentTestSupport
     /// busy machine for that reason (34.9 of 65.6 MB), with the agent's own share unchanged.
     @Test func aLargeAnswerIsStreamedNotHeldWhole() async throws {
         try await InProcessAgent.withAgent { agent, state, _ in
-            await state.setRecordCount(1000)
-            await state.setRecordPadding(bytes: 64 * 1024)
-            let download = try StreamingCurl(socket: agent.socket, target: Self.recordsPath + "?page=0&size=1000")
+            let download = try await Self.startLargeDownload(agent, state)
             let first = await download.read(atLeast: 1 << 20)
             let producedWhenFirstMiBArrived = await state.streamedBodyBytes
             let rest = await download.readToEnd()
@@ -235,12 +233,7 @@ import RCAgentTestSupport
             #expect(total > 64_000_000)
             #expect(first.count + rest.count == total)
             #expect(first.count >= 1 << 20)
-            let kernel = try Self.tcpBufferMaximum("rmem") + Self.tcpBufferMaximum("wmem")
-            let bound = (1 << 20) + kernel + (4 << 20)
-            #expect(bound < total, "the kernel could hold the whole body (\(kernel) bytes): nothing to tell apart")
-            #expect(
-                producedWhenFirstMiBArrived <= bound,
-                "the stand-in had produced \(producedWhenFirstMiBArrived) of \(total) bytes (the kernel holds at most \(kernel))")
+            try Self.expectHeldBack(produced: producedWhenFirstMiBArrived, total: total)
             #expect(Array(first.prefix(12)) == Array(#"{"content":["#.utf8))
             #expect(rest.suffix(1) == [UInt8(ascii: "}")])
         }
@@ -254,9 +247,7 @@ import RCAgentTestSupport
     @Test func aBusyEventLoopDoesNotLetTheProxyRunAheadOfItsCaller() async throws {
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         try await InProcessAgent.withAgent(eventLoops: .init(server: loop)) { agent, state, _ in
-            await state.setRecordCount(1000)
-            await state.setRecordPadding(bytes: 64 * 1024)
-            let download = try StreamingCurl(socket: agent.socket, target: Self.recordsPath + "?page=0&size=1000")
+            let download = try await Self.startLargeDownload(agent, state)
             while await state.streamedBodyBytes == 0 { try await Task.sleep(for: .milliseconds(1)) }
             let held = loop.next().submit { usleep(1_500_000) }
             try await Task.sleep(for: .milliseconds(1_400))
@@ -266,12 +257,7 @@ import RCAgentTestSupport
             #expect(download.finish() == 0)
             let total = await state.streamedBodyBytes
             #expect(body.count == total)
-            let kernel = try Self.tcpBufferMaximum("rmem") + Self.tcpBufferMaximum("wmem")
-            let bound = (1 << 20) + kernel + (4 << 20)
-            #expect(bound < total, "the kernel could hold the whole body (\(kernel) bytes): nothing to tell apart")
-            #expect(
-                producedWhileHeld <= bound,
-                "the stand-in had produced \(producedWhileHeld) of \(total) bytes (the kernel holds at most \(kernel))")
+            try Self.expectHeldBack(produced: producedWhileHeld, total: total)
         }
         try await loop.shutdownGracefully()
     }
@@ -314,6 +300,29 @@ import RCAgentTestSupport
             #expect(sentWhileHeld <= 16 << 20, "the caller sent \(sentWhileHeld) bytes while the tenant's loop was held")
         }
         try await loop.shutdownGracefully()
+    }
+
+    /// curl asking the proxy for a page of about 64 MiB (1,000 records of 64 KiB), read at the test's pace.
+    private static func startLargeDownload(_ agent: InProcessAgent.Agent, _ state: StandInState) async throws -> StreamingCurl {
+        await state.setRecordCount(1000)
+        await state.setRecordPadding(bytes: 64 * 1024)
+        return try StreamingCurl(socket: agent.socket, target: recordsPath + "?page=0&size=1000")
+    }
+
+    /// While its caller has read at most 1 MiB of a streamed answer of `total` bytes, the stand-in
+    /// has `produced` no more than that MiB, what the kernel holds on the loopback connection, and
+    /// 4 MiB (the caller's socket, the agent's buffers).
+    private static func expectHeldBack(
+        produced: Int, total: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let kernel = try tcpBufferMaximum("rmem") + tcpBufferMaximum("wmem")
+        let bound = (1 << 20) + kernel + (4 << 20)
+        #expect(
+            bound < total, "the kernel could hold the whole body (\(kernel) bytes): nothing to tell apart",
+            sourceLocation: sourceLocation)
+        #expect(
+            produced <= bound, "the stand-in had produced \(produced) of \(total) bytes (the kernel holds at most \(kernel))",
+            sourceLocation: sourceLocation)
     }
 
     /// The largest buffer the kernel lets a TCP socket grow to: `net.ipv4.tcp_rmem` or `tcp_wmem`'s third value.

@@ -256,6 +256,10 @@ private final class Loop {
                 continue
             }
             connections[fd] = connection
+            // The client sends its request as soon as it has connected, and waking this thread
+            // takes longer than that: it is usually here already, and answering it now saves a
+            // round through the poller (a wakeup per request). Nothing there yet: the poller says when.
+            serve(connection, events: EPOLLIN.rawValue)
         }
         return true
     }
