@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // The stand-in's upload route checksums what it receives (SHA-256; Foundation has none on Linux).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Tests only (RCAgentTestSupport): the children of the test process. Foundation's
+        // Process.run() reads past glibc's readdir buffer on Linux up to Swift 6.3.1
+        // (swift-corelibs-foundation#5472) and now and then crashed the whole test run.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .systemLibrary(
@@ -101,6 +105,7 @@ let package = Package(
             dependencies: [
                 "RCAgentCore", "RCAgentDaemon", "RCAgentClient", "RCAgentLive", "RiskCloudStandIn",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Tests/RCAgentTestSupport"
         ),

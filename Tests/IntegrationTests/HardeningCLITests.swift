@@ -22,7 +22,7 @@ import Glibc
         let login = [Binaries.rcAgent, "login", "--config", home.path + "/config.toml", "--profile", profile,
                      "--url", "http://127.0.0.1:9", "--client-id", "someone"]
         let shell = (home.runAs + login).map(ShellWord.quote).joined(separator: " ")
-        let terminal = try PseudoTerminalProcess(command: shell, environment: home.environment)
+        let terminal = try await PseudoTerminalProcess(command: shell, environment: home.environment)
         defer { terminal.stop() }
         let shown = await terminal.waitForOutput(containing: "Client Secret")
         #expect(shown.contains("Client Secret (input hidden)"), "login did not reach its prompt: \(shown)")
@@ -37,10 +37,10 @@ import Glibc
         let home = try UnprivilegedHome()
         defer { home.remove() }
         let socket = home.path + "/run/agent.sock"
-        let agent = try QuietProcess(
+        let agent = try await ChildProcess(
             home.runAs + [Binaries.rcAgent, "daemon", "--socket", socket, "--config", home.path + "/config.toml"],
             environment: home.environment)
-        defer { agent.stop() }
+        defer { agent.kill() }
         let listening = try await agent.waitUntil { AgentSocket.probe(socket) != .absent }
         #expect(listening, "the agent never created \(socket)")
         let pid = try #require(ProcessTable.pids(withArguments: ["daemon", "--socket", socket]).first, "no agent process")
@@ -87,21 +87,15 @@ enum ShellWord {
 /// A command on a pseudo-terminal (`script -q -f -c COMMAND /dev/null`), its terminal output
 /// collected; stdin is a pipe kept open, so a prompt waits.
 final class PseudoTerminalProcess: @unchecked Sendable {
-    private let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
+    private let child: ChildProcess
     private let collected = NSLock()
     private var text = ""
 
-    init(command: String, environment: [String: String]) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        process.arguments = ["-q", "-f", "-c", command, "/dev/null"]
-        process.environment = environment
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let handle = output.fileHandleForReading
+    init(command: String, environment: [String: String]) async throws {
+        child = try await ChildProcess(
+            ["/usr/bin/script", "-q", "-f", "-c", command, "/dev/null"], environment: environment, stdin: .pipe,
+            stdout: .pipe, stderr: .stdout)
+        let handle = child.output
         Thread.detachNewThread { [self] in
             while true {
                 let chunk = handle.availableData
@@ -115,16 +109,15 @@ final class PseudoTerminalProcess: @unchecked Sendable {
     func waitForOutput(containing marker: String) async -> String {
         for _ in 0..<750 {
             let now = collected.withLock { text }
-            if now.contains(marker) || !process.isRunning { return now }
+            if now.contains(marker) || !child.isRunning { return now }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         return collected.withLock { text }
     }
 
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        child.kill()
+        try? child.input.close()
     }
 }
 

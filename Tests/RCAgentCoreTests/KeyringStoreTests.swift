@@ -48,14 +48,14 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
             created: 1_800_000_000)
         try await store.save(second)
         #expect(try await store.load(profile: profile) == second)
-        #expect(try SecretTool.itemCount(profile: profile) == 1)
+        #expect(try await SecretTool.itemCount(profile: profile) == 1)
 
         // Same attributes again: replaced in place, still one item.
         let third = credential(
             profile, clientID: "client-2", url: "http://127.0.0.1:8080", secret: "rotated", created: 1_800_000_000)
         try await store.save(third)
         #expect(try await store.load(profile: profile) == third)
-        #expect(try SecretTool.itemCount(profile: profile) == 1)
+        #expect(try await SecretTool.itemCount(profile: profile) == 1)
 
         let summary = try await store.list().first { $0.profile == profile }
         #expect(
@@ -75,49 +75,49 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
         let b = "kr-b-\(UUID().uuidString.prefix(8))"
         try await store.save(credential(b))
         try await store.save(credential(a))
-        defer { SecretTool.clear(profile: a); SecretTool.clear(profile: b) }
-
-        let profiles = try await store.list().map(\.profile)
-        #expect(profiles == profiles.sorted())
-        #expect(profiles.filter { $0 == a || $0 == b } == [a, b])
+        try await SecretTool.clearing(a, b) {
+            let profiles = try await store.list().map(\.profile)
+            #expect(profiles == profiles.sorted())
+            #expect(profiles.filter { $0 == a || $0 == b } == [a, b])
+        }
     }
 
     @Test(needsKeyring) func secretToolSeesTheItem() async throws {
         let profile = uniqueProfile()
         let saved = credential(profile, clientID: "visible-client", url: "https://acme.logicgate.com")
         try await store.save(saved)
-        defer { SecretTool.clear(profile: profile) }
-
-        let output = try SecretTool.run(["search", "--all", "service", "rc-agent", "profile", profile])
-        // secret-tool prints the secret: check it without ever letting the line into a message.
-        let secretLines = output.lines.filter { $0.hasPrefix("secret = ") }
-        let secretMatches = secretLines == ["secret = \(saved.secret.reveal())"]
-        #expect(secretMatches)
-        let visible = output.lines.filter { !$0.hasPrefix("secret = ") }
-        #expect(visible.contains("label = Risk Cloud credentials (\(profile))"))
-        #expect(visible.contains("attribute.service = rc-agent"))
-        #expect(visible.contains("attribute.profile = \(profile)"))
-        #expect(visible.contains("attribute.client_id = visible-client"))
-        #expect(visible.contains("attribute.url = https://acme.logicgate.com"))
-        #expect(visible.contains("attribute.created = 1700000000"))
+        try await SecretTool.clearing(profile) {
+            let output = try await SecretTool.run(["search", "--all", "service", "rc-agent", "profile", profile])
+            // secret-tool prints the secret: check it without ever letting the line into a message.
+            let secretLines = output.lines.filter { $0.hasPrefix("secret = ") }
+            let secretMatches = secretLines == ["secret = \(saved.secret.reveal())"]
+            #expect(secretMatches)
+            let visible = output.lines.filter { !$0.hasPrefix("secret = ") }
+            #expect(visible.contains("label = Risk Cloud credentials (\(profile))"))
+            #expect(visible.contains("attribute.service = rc-agent"))
+            #expect(visible.contains("attribute.profile = \(profile)"))
+            #expect(visible.contains("attribute.client_id = visible-client"))
+            #expect(visible.contains("attribute.url = https://acme.logicgate.com"))
+            #expect(visible.contains("attribute.created = 1700000000"))
+        }
     }
 
     /// An item made by hand with rc-agent's schema is read like one rc-agent stored.
     @Test(needsKeyring) func readsAnItemMadeWithSecretToolInRCAgentsSchema() async throws {
         let profile = uniqueProfile()
-        try SecretTool.run(
+        try await SecretTool.run(
             ["store", "--label", "by hand", "xdg:schema", "com.logicgate.rc-agent.Credentials", "service", "rc-agent",
              "profile", profile, "client_id", "hand-client", "url", "https://acme.logicgate.com"],
             stdin: "hand-made-secret")
-        defer { SecretTool.clear(profile: profile) }
-
-        let loaded = try #require(try await store.load(profile: profile))
-        #expect(loaded.clientID == "hand-client")
-        #expect(loaded.secret == Secret("hand-made-secret"))
-        // No `created` attribute: the keyring's own creation time stands in.
-        #expect(loaded.created.timeIntervalSince1970 > 1_700_000_000)
-        #expect(try await store.delete(profile: profile))
-        #expect(try SecretTool.itemCount(profile: profile) == 0)
+        try await SecretTool.clearing(profile) {
+            let loaded = try #require(try await store.load(profile: profile))
+            #expect(loaded.clientID == "hand-client")
+            #expect(loaded.secret == Secret("hand-made-secret"))
+            // No `created` attribute: the keyring's own creation time stands in.
+            #expect(loaded.created.timeIntervalSince1970 > 1_700_000_000)
+            #expect(try await store.delete(profile: profile))
+            #expect(try await SecretTool.itemCount(profile: profile) == 0)
+        }
     }
 
     /// Another program's item with rc-agent's attributes but not its schema (what a plain
@@ -125,26 +125,27 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
     /// reconciled or deleted.
     @Test(needsKeyring) func itemsOfOtherSchemasAreLeftAlone() async throws {
         let profile = uniqueProfile()
-        try SecretTool.run(
+        try await SecretTool.run(
             ["store", "--label", "not rc-agent's", "service", "rc-agent", "profile", profile,
              "client_id", "foreign-client", "url", "https://evil.example.com"],
             stdin: "foreign-secret")
-        defer { SecretTool.clear(profile: profile) }
-        #expect(try SecretTool.itemCount(profile: profile) == 1)
+        try await SecretTool.clearing(profile) {
+            #expect(try await SecretTool.itemCount(profile: profile) == 1)
 
-        #expect(try await store.load(profile: profile) == nil)
-        #expect(try await store.list().contains { $0.profile == profile } == false)
-        #expect(try await store.delete(profile: profile) == false)
-        #expect(try SecretTool.itemCount(profile: profile) == 1)
+            #expect(try await store.load(profile: profile) == nil)
+            #expect(try await store.list().contains { $0.profile == profile } == false)
+            #expect(try await store.delete(profile: profile) == false)
+            #expect(try await SecretTool.itemCount(profile: profile) == 1)
 
-        let own = credential(profile)
-        try await store.save(own)
-        #expect(try await store.load(profile: profile) == own)
-        #expect(try await store.reconcile(profile: profile) == false)
-        #expect(try await store.list().first { $0.profile == profile }?.itemCount == 1)
-        #expect(try SecretTool.itemCount(profile: profile) == 2, "the foreign item is still there")
-        #expect(try await store.delete(profile: profile))
-        #expect(try SecretTool.itemCount(profile: profile) == 1)
+            let own = credential(profile)
+            try await store.save(own)
+            #expect(try await store.load(profile: profile) == own)
+            #expect(try await store.reconcile(profile: profile) == false)
+            #expect(try await store.list().first { $0.profile == profile }?.itemCount == 1)
+            #expect(try await SecretTool.itemCount(profile: profile) == 2, "the foreign item is still there")
+            #expect(try await store.delete(profile: profile))
+            #expect(try await SecretTool.itemCount(profile: profile) == 1)
+        }
     }
 
     /// Locked collection: load must say "locked", never "not logged in"; store and delete fail
@@ -168,45 +169,45 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
         let profile = uniqueProfile()
         let good = credential(profile, secret: "good-secret-\(UUID().uuidString)")
         try await store.save(good)
-        defer { SecretTool.clear(profile: profile) }
+        try await SecretTool.clearing(profile) {
+            try KeyringControl.lockDefaultCollection()
+            do {
+                await #expect(throws: KeyringError.locked) { try await store.load(profile: profile) }
 
-        try KeyringControl.lockDefaultCollection()
-        do {
-            await #expect(throws: KeyringError.locked) { try await store.load(profile: profile) }
+                let summary = try await store.list().first { $0.profile == profile }
+                #expect(summary?.locked == true)
+                #expect(summary?.clientID == good.clientID)
 
-            let summary = try await store.list().first { $0.profile == profile }
-            #expect(summary?.locked == true)
-            #expect(summary?.clientID == good.clientID)
-
-            let replacement = credential(profile, clientID: "other", secret: "must-not-land")
-            await #expect(throws: KeyringError.locked) { try await store.save(replacement) }
-            await #expect(throws: KeyringError.locked) { try await store.delete(profile: profile) }
-        } catch {
+                let replacement = credential(profile, clientID: "other", secret: "must-not-land")
+                await #expect(throws: KeyringError.locked) { try await store.save(replacement) }
+                await #expect(throws: KeyringError.locked) { try await store.delete(profile: profile) }
+            } catch {
+                try KeyringControl.unlockDefaultCollection()
+                throw error
+            }
             try KeyringControl.unlockDefaultCollection()
-            throw error
-        }
-        try KeyringControl.unlockDefaultCollection()
 
-        #expect(try await store.load(profile: profile) == good)
-        #expect(try SecretTool.itemCount(profile: profile) == 1)
-        #expect(try await store.list().first { $0.profile == profile }?.locked == false)
+            #expect(try await store.load(profile: profile) == good)
+            #expect(try await SecretTool.itemCount(profile: profile) == 1)
+            #expect(try await store.list().first { $0.profile == profile }?.locked == false)
 
-        // The keyring daemon gone, D-Bus activation starts a fresh one whose collection is locked
-        // and shows none of an item's attributes: that is a locked keyring, not a missing login
-        // (the agent's helper connects anew for every call, so it meets this daemon).
-        try KeyringControl.killSecretService()
-        let helper = KeyringProcessStore(executable: Binaries.rcAgent, environment: ProcessInfo.processInfo.environment, timeout: 20)
-        await #expect(throws: KeyringError.locked) { try await helper.load(profile: profile) }
-        await #expect(throws: KeyringError.locked) { try await helper.list() }
-        // This process's connection still names the old daemon: one `unavailable`, then the new one.
-        await #expect {
-            try await store.load(profile: profile)
-        } throws: { error in
-            guard case .unavailable = error as? KeyringError else { return false }
-            return true
+            // The keyring daemon gone, D-Bus activation starts a fresh one whose collection is locked
+            // and shows none of an item's attributes: that is a locked keyring, not a missing login
+            // (the agent's helper connects anew for every call, so it meets this daemon).
+            try KeyringControl.killSecretService()
+            let helper = KeyringProcessStore(executable: Binaries.rcAgent, environment: ProcessInfo.processInfo.environment, timeout: 20)
+            await #expect(throws: KeyringError.locked) { try await helper.load(profile: profile) }
+            await #expect(throws: KeyringError.locked) { try await helper.list() }
+            // This process's connection still names the old daemon: one `unavailable`, then the new one.
+            await #expect {
+                try await store.load(profile: profile)
+            } throws: { error in
+                guard case .unavailable = error as? KeyringError else { return false }
+                return true
+            }
+            await #expect(throws: KeyringError.locked) { try await store.load(profile: profile) }
+            await #expect(throws: KeyringError.locked) { try await store.list() }
         }
-        await #expect(throws: KeyringError.locked) { try await store.load(profile: profile) }
-        await #expect(throws: KeyringError.locked) { try await store.list() }
     }
 
     /// The agent's keyring in a child process (`rc-agent keyring-helper`): the same answers as
@@ -214,22 +215,23 @@ private let needsKeyring = Testing.ConditionTrait.enabled(
     @Test(needsKeyring) func theHelperProcessAnswersAsLibsecretDoes() async throws {
         let helper = KeyringProcessStore(executable: Binaries.rcAgent, environment: ProcessInfo.processInfo.environment, timeout: 20)
         let profile = uniqueProfile()
-        defer { SecretTool.clear(profile: profile) }
-        #expect(try await helper.load(profile: profile) == nil)
-        let first = credential(profile)
-        try await store.save(first)
-        let loaded = try await helper.load(profile: profile)
-        #expect(loaded == first)
-        #expect(loaded?.storedAt != nil)
-        #expect(try await helper.list().first { $0.profile == profile } == store.list().first { $0.profile == profile })
+        try await SecretTool.clearing(profile) {
+            #expect(try await helper.load(profile: profile) == nil)
+            let first = credential(profile)
+            try await store.save(first)
+            let loaded = try await helper.load(profile: profile)
+            #expect(loaded == first)
+            #expect(loaded?.storedAt != nil)
+            #expect(try await helper.list().first { $0.profile == profile } == store.list().first { $0.profile == profile })
 
-        let second = credential(profile, clientID: "client-2", created: 1_800_000_000)
-        try await helper.save(second)
-        #expect(try await store.load(profile: profile) == second)
-        #expect(try await helper.reconcile(profile: profile) == false)
-        #expect(try await helper.delete(profile: profile))
-        #expect(try await store.load(profile: profile) == nil)
-        #expect(try await helper.delete(profile: profile) == false)
+            let second = credential(profile, clientID: "client-2", created: 1_800_000_000)
+            try await helper.save(second)
+            #expect(try await store.load(profile: profile) == second)
+            #expect(try await helper.reconcile(profile: profile) == false)
+            #expect(try await helper.delete(profile: profile))
+            #expect(try await store.load(profile: profile) == nil)
+            #expect(try await helper.delete(profile: profile) == false)
+        }
     }
 }
 
@@ -417,32 +419,32 @@ private enum SecretTool {
     }
 
     @discardableResult
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/secret-tool")
-        process.arguments = arguments
-        let out = Pipe()
-        let input = Pipe()
+    static func run(_ arguments: [String], stdin: String? = nil) async throws -> Output {
+        let result = try await runProcess(
+            "/usr/bin/secret-tool", arguments, stdin: stdin, environment: ProcessInfo.processInfo.environment)
         // secret-tool prints the item's attributes to stderr, the rest to stdout.
-        process.standardOutput = out
-        process.standardError = out
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(lines: String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
+        return Output(lines: (result.stdout.split(separator: "\n") + result.stderr.split(separator: "\n")).map(String.init))
     }
 
     /// Number of rc-agent items for `profile`, locked or not.
-    static func itemCount(profile: String) throws -> Int {
-        try run(["search", "--all", "service", "rc-agent", "profile", profile]).lines
+    static func itemCount(profile: String) async throws -> Int {
+        try await run(["search", "--all", "service", "rc-agent", "profile", profile]).lines
             .filter { $0.hasPrefix("label = ") }.count
     }
 
-    /// Best-effort cleanup after a test.
-    static func clear(profile: String) {
-        _ = try? run(["clear", "service", "rc-agent", "profile", profile])
+    /// Runs `body`, then removes the items of `profiles` (best effort), also when `body` throws:
+    /// the cleanup after a test (`secret-tool` runs async, which a `defer` cannot).
+    static func clearing<T>(_ profiles: String..., after body: () async throws -> T) async throws -> T {
+        func clear() async {
+            for profile in profiles { _ = try? await run(["clear", "service", "rc-agent", "profile", profile]) }
+        }
+        do {
+            let result = try await body()
+            await clear()
+            return result
+        } catch {
+            await clear()
+            throw error
+        }
     }
 }

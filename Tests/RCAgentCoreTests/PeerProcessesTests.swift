@@ -16,11 +16,11 @@ import RCAgentTestSupport
         let listener = try listeningSocket(at: path)
         defer { close(listener) }
         _ = fcntl(listener, F_SETFL, O_NONBLOCK)
-        let child = try QuietProcess([
+        let child = try await ChildProcess([
             "/usr/bin/python3", "-c",
             "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(60)",
         ])
-        defer { child.stop() }
+        defer { child.kill() }
         var connection: CInt = -1
         #expect(try await child.waitUntil { connection = accept(listener, nil, nil); return connection >= 0 })
         defer { close(connection) }
@@ -37,7 +37,8 @@ import RCAgentTestSupport
         #expect(peers.started(peer, connection: connection) == expected)
         #expect(reads.withLock { $0 } == 1, "read once while the process lives")
 
-        child.stop()
+        child.kill()
+        _ = try await child.wait()
         #expect(peers.started(peer, connection: connection) == nil, "the process is gone: nothing to read")
         #expect(reads.withLock { $0 } == 2, "read again once it has exited")
     }

@@ -227,7 +227,7 @@ import RCAgentTestSupport
             let first = await download.read(atLeast: 1 << 20)
             let producedWhenFirstMiBArrived = await state.streamedBodyBytes
             let rest = await download.readToEnd()
-            let status = download.finish()
+            let status = try await download.finish()
             #expect(status == 0)
             let total = await state.streamedBodyBytes
             #expect(total > 64_000_000)
@@ -254,7 +254,7 @@ import RCAgentTestSupport
             let producedWhileHeld = await state.streamedBodyBytes
             try await held.get()
             let body = await download.readToEnd()
-            #expect(download.finish() == 0)
+            #expect(try await download.finish() == 0)
             let total = await state.streamedBodyBytes
             #expect(body.count == total)
             try Self.expectHeldBack(produced: producedWhileHeld, total: total)
@@ -306,7 +306,7 @@ import RCAgentTestSupport
     private static func startLargeDownload(_ agent: InProcessAgent.Agent, _ state: StandInState) async throws -> StreamingCurl {
         await state.setRecordCount(1000)
         await state.setRecordPadding(bytes: 64 * 1024)
-        return try StreamingCurl(socket: agent.socket, target: recordsPath + "?page=0&size=1000")
+        return try await StreamingCurl(socket: agent.socket, target: recordsPath + "?page=0&size=1000")
     }
 
     /// While its caller has read at most 1 MiB of a streamed answer of `total` bytes, the stand-in
@@ -387,25 +387,18 @@ func proxyCurl(
 
 /// curl writing a download to a pipe that the test reads at its own pace, on a thread of its own
 /// (blocking reads must not hold the test's cooperative threads). Read from one task at a time.
-final class StreamingCurl: @unchecked Sendable {
-    private let process: Process
-    private let output: FileHandle
+final class StreamingCurl: Sendable {
+    private let curl: ChildProcess
 
-    init(socket: String, target: String) throws {
-        let pipe = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-f", "-m", "120", "--unix-socket", socket, "http://localhost" + target]
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        output = pipe.fileHandleForReading
+    init(socket: String, target: String) async throws {
+        curl = try await ChildProcess(
+            ["/usr/bin/curl", "-s", "-f", "-m", "120", "--unix-socket", socket, "http://localhost" + target],
+            stdout: .pipe)
     }
 
     /// At least `count` bytes (fewer only at the end of the output).
     func read(atLeast count: Int) async -> [UInt8] {
-        await onOwnThread { [output] in
+        await onOwnThread { [output = curl.output] in
             var bytes: [UInt8] = []
             while bytes.count < count {
                 let chunk = output.readData(ofLength: 64 * 1024)
@@ -419,10 +412,7 @@ final class StreamingCurl: @unchecked Sendable {
     func readToEnd() async -> [UInt8] { await read(atLeast: Int.max) }
 
     /// Waits for curl and returns its exit status.
-    func finish() -> Int32 {
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
+    func finish() async throws -> Int32 { try await curl.wait() }
 }
 
 /// Audit log lines, kept in memory.

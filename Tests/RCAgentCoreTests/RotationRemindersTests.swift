@@ -16,24 +16,14 @@ import RCAgentTestSupport
     .serialized,
     .enabled(if: ProcessInfo.processInfo.environment["RC_SANDBOX"] != nil, "needs scripts/with-keyring.sh (make test)"))
 struct RotationRemindersTests {
-    /// Starts the recording notification service; returns its pid and the record file.
-    func startNotificationService() async throws -> (pid: Int32, record: String) {
+    /// Starts the recording notification service; returns it and its record file.
+    func startNotificationService() async throws -> (process: ChildProcess, record: String) {
         let record = NSTemporaryDirectory() + "notifications-" + UUID().uuidString + ".jsonl"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "scripts/test-notification-service.py")
-        process.arguments = [record]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
+        let process = try await ChildProcess(["scripts/test-notification-service.py", record], stdout: .pipe, stderr: .inherited)
         // "ready" is printed once the service owns its name on the bus.
-        let line = await onOwnThread { out.fileHandleForReading.availableData }
+        let line = await onOwnThread { process.output.availableData }
         #expect(String(decoding: line, as: UTF8.self).hasPrefix("ready"))
-        return (process.processIdentifier, record)
-    }
-
-    func stop(_ pid: Int32) {
-        // SIGKILL: children of the test process inherit a signal mask that blocks SIGTERM.
-        kill(pid, SIGKILL)
+        return (process, record)
     }
 
     func notifications(in record: String) -> [[String: String]] {
@@ -46,7 +36,7 @@ struct RotationRemindersTests {
     @Test func notifierReachesTheServiceAndIsSilentWithoutOne() async throws {
         #expect(await FreedesktopNotifier().notify(summary: "none", body: "nobody listens") == false)
         let service = try await startNotificationService()
-        defer { stop(service.pid) }
+        defer { service.process.kill() }
         // Agents of other suites share this bus and may notify too: look for ours only.
         let summary = "Rotate " + UUID().uuidString
         #expect(await FreedesktopNotifier().notify(summary: summary, body: "the body") == true)

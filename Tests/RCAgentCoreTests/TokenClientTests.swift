@@ -291,11 +291,11 @@ private func expectNoLeak(_ error: RiskCloudError, tokens: [String] = [], source
             environment: ProcessInfo.processInfo.environment)
         try #require(made.status == 0, "\(made)")
         let port = try freeLoopbackPort()
-        let server = try QuietProcess([
+        let server = try await ChildProcess([
             "/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
             "-cert", dir + "/cert.pem", "-key", dir + "/key.pem", "-www",
         ])
-        defer { server.stop() }
+        defer { server.kill() }
         let listening = try await server.waitUntil { canConnect(port: port) }
         try #require(listening, "openssl s_server did not listen on \(port)")
 

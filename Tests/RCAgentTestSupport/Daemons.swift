@@ -171,34 +171,3 @@ package final class StalledClient {
 
     deinit { close() }
 }
-
-/// A process whose output is discarded, for a server a test needs for a while; ``stop()`` ends it
-/// with SIGKILL (children of the test process inherit an ignored SIGTERM).
-package final class QuietProcess: @unchecked Sendable {
-    private let process = Process()
-
-    /// Starts `argv` (an absolute path first).
-    package init(_ argv: [String], environment: [String: String]? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        if let environment { process.environment = environment }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-
-    /// True once `ready` holds (checked every 20 ms for up to 10 s while the process runs).
-    package func waitUntil(_ ready: () -> Bool) async throws -> Bool {
-        for _ in 0..<500 where process.isRunning {
-            if ready() { return true }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-        return ready()
-    }
-
-    package func stop() {
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-}

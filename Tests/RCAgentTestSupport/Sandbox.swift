@@ -87,45 +87,5 @@ package struct Sandbox: Sendable {
     package func remove() { try? FileManager.default.removeItem(atPath: root) }
 }
 
-/// Runs an executable to completion, feeding `stdin` and collecting both output streams.
-package func runProcess(
-    _ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]
-) async throws -> CLIResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    let input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-    // Never block the cooperative pool (2 threads here): the in-process stand-in needs it to
-    // answer the child. Pipes are drained on their own threads; exit arrives by callback.
-    let exited = AsyncStream<Void>.makeStream()
-    process.terminationHandler = { _ in exited.continuation.yield(); exited.continuation.finish() }
-    try process.run()
-    if let stdin {
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-    }
-    async let o = drain(out.fileHandleForReading)
-    async let e = drain(err.fileHandleForReading)
-    let (stdoutData, stderrData) = await (o, e)
-    for await _ in exited.stream {}
-    return CLIResult(
-        status: process.terminationStatus,
-        stdout: String(decoding: stdoutData, as: UTF8.self),
-        stderr: String(decoding: stderrData, as: UTF8.self))
-}
-
-/// Reads `handle` to its end on a thread of its own.
-package func drain(_ handle: FileHandle) async -> Data {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: handle.readDataToEndOfFile()) }
-    }
-}
-
 /// True when the suite runs inside the private keyring session (scripts/with-keyring.sh).
 package let hasPrivateKeyring = ProcessInfo.processInfo.environment["RC_SANDBOX"] != nil
