@@ -132,13 +132,16 @@ struct RotateCLITests {
                 #expect(store.status == 0, "\(store)")
             }
             func storedItems() async throws -> Int? {
-                let json = try await sandbox.rcAgent(["status", "--json", "--profile", profile])
+                let json = try await sandbox.rcAgent(["status", "--json", "--no-autostart", "--profile", profile])
                 let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
                 return (parsed?["profiles"] as? [[String: Any]])?.first?["stored_items"] as? Int
             }
 
+            // No agent runs until the last part: its start-up housekeeping (500 ms after it
+            // starts, later on a busy machine) would finish the rotation before `--resume` does.
+            #expect(try await sandbox.rcAgent(["stop"]).status == 0)
             try await interruptedRotation(to: newSecret, createdOffset: 5)
-            let status = try await sandbox.rcAgent(["status", "--profile", profile])
+            let status = try await sandbox.rcAgent(["status", "--no-autostart", "--profile", profile])
             #expect(status.stdout.contains("a rotation was interrupted: 2 secrets are stored"), "\(status)")
             #expect(status.stdout.contains("rc-agent rotate --resume --profile \(profile)"))
 
