@@ -33,11 +33,29 @@ public struct AgentClient: Sendable {
     /// listens on the socket, for the profile named or else the agent's default profile; nil when
     /// nothing can be connected to there (no socket, connection refused), so the caller can start one.
     public func tokenIfListening(profile: String?, minValid: Int?, refresh: Bool) async throws -> TokenResponse? {
+        let (method, target) = try Self.tokenRequest(profile: profile, minValid: minValid, refresh: refresh)
+        guard let reply = try await send(method, target, nilWhenNotListening: true) else { return nil }
+        return try decode(TokenResponse.self, from: reply)
+    }
+
+    /// ``tokenIfListening(profile:minValid:refresh:)`` without `min_valid` or refresh, on the
+    /// calling thread, which it blocks: for a process's main thread before anything else runs (a
+    /// bare `rc-agent token`), where starting another thread costs more than the request.
+    public func tokenIfListeningBlocking(profile: String?) throws -> TokenResponse? {
+        let (method, target) = try Self.tokenRequest(profile: profile, minValid: nil, refresh: false)
+        do {
+            return try decode(TokenResponse.self, from: try Self.reply(path: socketPath, method: method, target: target, timeout: timeout))
+        } catch is NotListening {
+            return nil
+        }
+    }
+
+    /// The method and target of a token request.
+    private static func tokenRequest(profile: String?, minValid: Int?, refresh: Bool) throws -> (String, String) {
         var query = try profile.map { ["profile=\(try ProfileName.validated($0))"] } ?? []
         if !refresh, let minValid { query.append("min_valid=\(minValid)") }
         let path = (refresh ? "/v1/token/refresh" : "/v1/token") + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-        guard let reply = try await send(refresh ? "POST" : "GET", path, nilWhenNotListening: true) else { return nil }
-        return try decode(TokenResponse.self, from: reply)
+        return (refresh ? "POST" : "GET", path)
     }
 
     /// `POST /v1/token/refresh`: a token fetched now (after a downstream 401).
@@ -110,19 +128,24 @@ public struct AgentClient: Sendable {
     private func send(_ method: String, _ target: String, nilWhenNotListening: Bool) async throws -> Reply? {
         let path = socketPath
         let timeout = timeout
-        let reply: Reply
         do {
-            reply = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
+            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply, any Error>) in
                 // Blocking socket calls, so they run on a thread of their own rather than the cooperative pool.
                 DetachedThread.run {
-                    continuation.resume(with: Result { try Self.exchange(path: path, method: method, target: target, timeout: timeout) })
+                    continuation.resume(with: Result { try Self.reply(path: path, method: method, target: target, timeout: timeout) })
                 }
             }
         } catch let failure as NotListening {
             if nilWhenNotListening { return nil }
             throw failure.error
         }
-        guard (200..<300).contains(reply.status) else { throw Self.error(from: reply) }
+    }
+
+    /// One exchange, blocking: a 2xx reply, else the reply's error (``NotListening`` when nothing
+    /// could be connected to).
+    private static func reply(path: String, method: String, target: String, timeout: Double) throws -> Reply {
+        let reply = try exchange(path: path, method: method, target: target, timeout: timeout)
+        guard (200..<300).contains(reply.status) else { throw error(from: reply) }
         return reply
     }
 

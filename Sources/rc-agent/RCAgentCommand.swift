@@ -1,11 +1,21 @@
 import ArgumentParser
+import Glibc
 import RCAgentClient
 import RCAgentCore
 import RCAgentDaemon
 import RCAgentLive
 
-/// The `rc-agent` root command.
+/// The process's entry: a bare `rc-agent token` is answered by ``TokenShortcut`` when an agent
+/// listens; everything else, and that too when no agent answers it, goes to ArgumentParser.
 @main
+enum RCAgentMain {
+    static func main() async {
+        if let status = TokenShortcut.run(arguments: CommandLine.arguments) { exit(status) }
+        await RCAgentCommand.main()
+    }
+}
+
+/// The `rc-agent` root command.
 struct RCAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rc-agent",

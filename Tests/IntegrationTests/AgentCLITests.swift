@@ -70,6 +70,10 @@ struct AgentCLITests {
             #expect(cli.status == 0, "\(cli)")
             #expect(cli.stdout == token + "\n", "stdout holds the token and a newline only")
             #expect(cli.stderr.isEmpty, "\(cli.stderr)")
+            // A bare `rc-agent token` is answered before the command-line parser loads
+            // (`TokenShortcut`; the profile from RC_PROFILE): the same output.
+            let bare = try await world.rcAgent(["token"], env: ["RC_PROFILE": world.profile], stdoutHoldsToken: true)
+            #expect(bare.status == 0 && bare.stdout == token + "\n" && bare.stderr.isEmpty, "\(bare.status) \(bare.stderr)")
             let cliJSON = try await world.tokenCLI(["--json"])
             #expect(cliJSON.status == 0, "\(cliJSON)")
             let parsed = try #require(
@@ -329,6 +333,8 @@ struct AgentCLITests {
             let cli = try await world.tokenCLI()
             #expect(cli.status == 4, "\(cli)")
             #expect(cli.stdout.isEmpty)
+            let bare = try await world.rcAgent(["token"], env: ["RC_PROFILE": world.profile])
+            #expect(bare.status == 4 && bare.stdout.isEmpty && bare.stderr == cli.stderr, "\(bare) vs \(cli)")
             #expect(await world.state.tokenRequestCount == before + 1, "one upstream call, then the latch")
         }
     }

@@ -27,10 +27,15 @@ func runReportingErrors(_ body: () async throws -> ExitStatus) async throws {
     do {
         status = try await body()
     } catch let error as RCAgentError {
-        Terminal.standardError.write("rc-agent: \(error)\n")
-        throw ExitCode(error.exitStatus.rawValue)
+        throw ExitCode(report(error))
     }
     if status != .ok { throw ExitCode(status.rawValue) }
+}
+
+/// Writes `error` to stderr as every command does; the exit status it carries.
+func report(_ error: any RCAgentError) -> Int32 {
+    Terminal.standardError.write("rc-agent: \(error)\n")
+    return error.exitStatus.rawValue
 }
 
 /// No core dumps and not dumpable, before any secret or token is read (``ProcessHardening``). A
