@@ -29,6 +29,8 @@ public struct EventLoopPacing: Sendable {
         queued += bytes
         guard queued >= limit else { return }
         queued = 0
-        for eventLoop in eventLoops { try await eventLoop.submit {}.get() }
+        // All at once: the wait is the slowest loop's, not their sum.
+        let caughtUp = eventLoops.map { $0.submit {} }
+        for loop in caughtUp { try await loop.get() }
     }
 }

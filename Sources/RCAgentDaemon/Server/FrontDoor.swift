@@ -212,6 +212,7 @@ private final class Loop {
         }
         Glibc.close(door.listener)
         for connection in connections.values { close(connection) }
+        peers.forgetAll()
         Glibc.close(door.poller)
         Glibc.close(door.wake)
         door.server.stopped(failed)

@@ -5,7 +5,9 @@ import RCAgentCore
 /// The start time of each peer process the front door serves (with the pid, the audit's name for
 /// one process: ``ServedTokenAudit``), read from `/proc` once per process instead of once per
 /// connection. A pidfd held for each process tells whether it is still the one with that pid: a
-/// process that has not exited keeps its pid, so a connection from that pid is from it.
+/// process that has not exited keeps its pid, so a connection whose `SO_PEERCRED` pid is that
+/// one's was made by it (or by a process that handed it the socket and has exited since, as
+/// with a `/proc` read).
 ///
 /// Why: reading `/proc/PID/stat` (an open, a read and a close) was most of what the front door
 /// did per connection beyond ssh-agent's work; a client that opens a connection per token now
@@ -39,7 +41,12 @@ final class PeerProcesses {
             if !Self.hasExited(entry.pidfd) { return entry.started }
             forget(peer.pid)
         }
-        guard let pidfd = Self.pidfd(of: peer, connection: connection) else { return readStartTime(peer) }
+        let pidfd: CInt
+        switch Self.pidfd(of: peer, connection: connection) {
+        case .process(let descriptor): pidfd = descriptor
+        case .gone: return nil
+        case .unknown: return readStartTime(peer)
+        }
         let started = readStartTime(peer)
         // Read while the pidfd's process was alive: then the start time is its own.
         guard !Self.hasExited(pidfd) else {
@@ -52,15 +59,31 @@ final class PeerProcesses {
         return started
     }
 
+    private enum Pidfd {
+        case process(CInt)
+        /// The process that connected has exited: whatever has its pid now is another.
+        case gone
+        /// No pidfd can be had (a kernel without pidfds, no descriptors left, a sandbox that refuses).
+        case unknown
+    }
+
     /// A pidfd for the process that connected: `SO_PEERPIDFD` (Linux 6.5) names exactly it;
     /// before that, `pidfd_open` names whichever process has the pid now, which is it unless it
     /// exited meanwhile (as reading `/proc/PID/…` does).
-    private static func pidfd(of peer: PeerCredentials, connection: CInt) -> CInt? {
+    private static func pidfd(of peer: PeerCredentials, connection: CInt) -> Pidfd {
         var pidfd: CInt = -1
         var length = socklen_t(MemoryLayout<CInt>.size)
-        if getsockopt(connection, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &length) == 0, pidfd >= 0 { return pidfd }
-        pidfd = pidfd_open(peer.pid, 0)
-        return pidfd >= 0 ? pidfd : nil
+        if getsockopt(connection, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &length) == 0 {
+            guard length == socklen_t(MemoryLayout<CInt>.size), pidfd > STDERR_FILENO else { return .unknown }
+            return .process(pidfd)
+        }
+        switch errno {
+        case ENOPROTOOPT:
+            pidfd = pidfd_open(peer.pid, 0)
+            return pidfd >= 0 ? .process(pidfd) : .unknown
+        case EINVAL, ESRCH: return .gone
+        default: return .unknown
+        }
     }
 
     /// A pidfd polls readable once its process has exited.
@@ -78,7 +101,8 @@ final class PeerProcesses {
         for (pid, entry) in known where Self.hasExited(entry.pidfd) { forget(pid) }
     }
 
-    private func forgetAll() {
+    /// Closes every pidfd (the front door stops).
+    func forgetAll() {
         for pid in Array(known.keys) { forget(pid) }
     }
 }

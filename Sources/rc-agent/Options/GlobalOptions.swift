@@ -40,8 +40,12 @@ func report(_ error: any RCAgentError) -> Int32 {
 
 /// No core dumps and not dumpable, before any secret or token is read (``ProcessHardening``). A
 /// step that fails is a warning: the command still does its job.
-func hardenProcess() {
+func hardenProcess() { _ = processHardened }
+
+/// Once per process: `token` may harden before its command runs (``TokenShortcut``), and the limit
+/// saved for `exec` must be the user's, not the zero set the first time.
+private let processHardened: Void = {
     for failure in ProcessHardening.apply(.zeroUntilExec) {
         Terminal.standardError.write("rc-agent: warning: process hardening failed: \(failure)\n")
     }
-}
+}()
