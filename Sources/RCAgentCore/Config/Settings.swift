@@ -32,9 +32,15 @@ public struct Settings: Sendable {
         let path = Self.configPath(flag: configFlag, environment: environment)
         configPath = path
         config = try ConfigFile.load(path: path)
-        let explicit = profileFlag ?? environment["RC_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let explicit = Self.explicitProfile(flag: profileFlag, environment: environment)
         profile = try ProfileName.validated(explicit ?? config.defaultProfile ?? "default")
         profileExplicit = explicit != nil
+    }
+
+    /// The profile the user named: `--profile`, else a non-empty `RC_PROFILE`; nil when neither
+    /// (the config's default, or a listening agent's).
+    public static func explicitProfile(flag: String?, environment: [String: String]) -> String? {
+        flag ?? environment["RC_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Seconds a keyring call may take before it is abandoned.

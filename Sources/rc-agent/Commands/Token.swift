@@ -75,7 +75,7 @@ struct Token: AsyncParsableCommand {
     /// here), nothing listens (autostart), or the agent's keyring is locked (the unlock prompt).
     private func fromListeningAgent(environment: [String: String]) async throws -> TokenResponse? {
         guard global.config == nil, !CredentialEnvironment.isPresent(environment) else { return nil }
-        let profile = global.profile ?? environment["RC_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let profile = Settings.explicitProfile(flag: global.profile, environment: environment)
         do {
             return try await AgentClient(socketPath: agent.socketPath)
                 .tokenIfListening(profile: profile, minValid: minValid, refresh: refresh)
@@ -123,7 +123,7 @@ enum TokenShortcut {
         let environment = ProcessInfo.processInfo.environment
         guard !CredentialEnvironment.isPresent(environment) else { return nil }
         hardenProcess()
-        let profile = environment["RC_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let profile = Settings.explicitProfile(flag: nil, environment: environment)
         do {
             let client = AgentClient(socketPath: AgentSocket.path(flag: nil, environment: environment))
             guard let token = try client.tokenIfListeningBlocking(profile: profile) else { return nil }
